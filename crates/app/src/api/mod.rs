@@ -1,0 +1,194 @@
+//! The JSON API under `/api/v1`, one module per resource. The router is assembled from the
+//! same annotated handlers that the OpenAPI document is generated from, so the two cannot
+//! drift apart.
+
+pub mod clients;
+pub mod masters;
+pub mod ops;
+pub mod settings;
+pub mod uploads;
+pub mod warehouses;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use serde::{Deserialize, Serialize};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "OMS API", version = "1", description = "Order management: inventory, orders, allocation, fulfilment."),
+    modifiers(&BearerAuth),
+    components(schemas(crate::error::ErrorBody))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The routes and the OpenAPI document built from them.
+fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(clients::create_client, clients::list_clients))
+        .routes(routes!(clients::get_client))
+        .routes(routes!(clients::create_api_key, clients::list_api_keys))
+        .routes(routes!(clients::revoke_api_key))
+        .routes(routes!(
+            warehouses::put_warehouse,
+            warehouses::get_warehouse
+        ))
+        .routes(routes!(warehouses::list_warehouses))
+        .routes(routes!(
+            warehouses::map_warehouse,
+            warehouses::unmap_warehouse
+        ))
+        .routes(routes!(warehouses::list_client_warehouses))
+        .routes(routes!(masters::put_channel, masters::get_channel))
+        .routes(routes!(masters::list_channels))
+        .routes(routes!(masters::put_sku, masters::get_sku))
+        .routes(routes!(masters::list_skus))
+        .routes(routes!(masters::put_supplier, masters::get_supplier))
+        .routes(routes!(masters::list_suppliers))
+        .routes(routes!(masters::put_customer, masters::get_customer))
+        .routes(routes!(masters::list_customers))
+        .routes(routes!(settings::get_settings, settings::put_settings))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::metrics))
+        .split_for_parts()
+}
+
+/// The OpenAPI document, as served at `/api/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = routes();
+    let (_, upload_doc) = OpenApiRouter::<AppState>::new()
+        .routes(routes!(uploads::upload, uploads::upload_template))
+        .split_for_parts();
+    doc.merge(upload_doc);
+    doc
+}
+
+/// Every route of the OMS with its layers.
+pub fn router(state: AppState) -> Router {
+    // Installed before the first request, so every request is counted.
+    crate::telemetry::prometheus();
+    let limits = state.limits.clone();
+    let doc = openapi();
+    let (api, _) = routes();
+    // Uploads take large bodies; everything else keeps the small JSON limit.
+    let uploads = Router::new()
+        .route(
+            "/api/v1/uploads/{kind}",
+            axum::routing::post(uploads::upload).get(uploads::upload_template),
+        )
+        .layer(DefaultBodyLimit::max(limits.upload_bytes_max));
+    api.layer(DefaultBodyLimit::max(limits.json_body_bytes_max))
+        .merge(uploads)
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || async move { axum::Json(doc) }),
+        )
+        .fallback(|| async { ApiError::NotFound("route".into()) })
+        .layer(axum::middleware::from_fn(crate::telemetry::record_request))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(ApiError::Internal(
+                "a handler panicked".into(),
+            ))
+        }))
+        .with_state(state)
+}
+
+pub const PAGE_LIMIT_DEFAULT: i64 = 50;
+pub const PAGE_LIMIT_MAX: i64 = 500;
+
+/// `?q=&limit=&cursor=` of list routes.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Matches any part of the code or name, in any case.
+    pub q: Option<String>,
+    /// 1 to 500; 50 when absent.
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl ListQuery {
+    pub fn limit(&self) -> ApiResult<i64> {
+        let limit = self.limit.unwrap_or(PAGE_LIMIT_DEFAULT);
+        if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
+            return Err(ApiError::invalid_field(
+                "limit",
+                format!("must be between 1 and {PAGE_LIMIT_MAX}"),
+            ));
+        }
+        Ok(limit)
+    }
+
+    pub fn after(&self) -> &str {
+        self.cursor.as_deref().unwrap_or("")
+    }
+
+    pub fn q(&self) -> &str {
+        self.q.as_deref().unwrap_or("")
+    }
+}
+
+/// One page of a list, in code order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// `rows` fetched with `limit + 1`: the extra row only says that a next page exists.
+    pub fn of<R>(
+        mut rows: Vec<R>,
+        limit: i64,
+        code: impl Fn(&R) -> &str,
+        item: impl Fn(R) -> T,
+    ) -> Page<T> {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next_cursor = if more {
+            rows.last().map(|r| code(r).to_owned())
+        } else {
+            None
+        };
+        Page {
+            items: rows.into_iter().map(item).collect(),
+            next_cursor,
+        }
+    }
+}
+
+/// Money leaves the API as a JSON number with at most two decimals.
+pub fn money(minor: i64) -> f64 {
+    // Exact for every value below 2^53 / 100; the shortest round-trip form of the
+    // nearest double is the two-place decimal itself.
+    minor as f64 / 100.0
+}

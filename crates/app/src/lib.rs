@@ -1,0 +1,67 @@
+//! Services and edges of the OMS: the HTTP API, uploads, and the operations endpoints.
+
+pub mod api;
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod extract;
+pub mod fields;
+pub mod service;
+pub mod telemetry;
+pub mod upload;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use oms_store::Store;
+
+/// Limits on what one request may ask of the server.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub json_body_bytes_max: usize,
+    pub upload_bytes_max: usize,
+    pub upload_rows_max: usize,
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            json_body_bytes_max: 2 * 1024 * 1024,
+            upload_bytes_max: 128 * 1024 * 1024,
+            upload_rows_max: 1_000_000,
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    /// SHA-256 of the operator token; `None` leaves the operator routes closed.
+    pub admin_token_hash: Option<String>,
+    pub limits: Arc<Limits>,
+}
+
+impl AppState {
+    pub fn new(store: Store, admin_token: Option<&str>, limits: Limits) -> Self {
+        AppState {
+            store,
+            admin_token_hash: admin_token.map(auth::token_hash),
+            limits: Arc::new(limits),
+        }
+    }
+}
+
+/// Serves the OMS on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = api::router(state);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

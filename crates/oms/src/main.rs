@@ -1,0 +1,197 @@
+//! `oms`: the order management system's one binary.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use oms_app::{AppState, Limits};
+use oms_store::{Backend, Store, StoreOptions};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "oms",
+    version,
+    about = "Order management: inventory, orders, allocation, fulfilment"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (migrations run first).
+    Serve(ServeArgs),
+    /// Apply pending migrations and exit.
+    Migrate(DatabaseArgs),
+}
+
+#[derive(Args, Clone)]
+struct DatabaseArgs {
+    /// sqlite://FILE (created when missing) or postgres://USER@HOST:PORT/DB.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://oms.db",
+        hide_env_values = true
+    )]
+    database_url: String,
+    /// Connections in the pool.
+    #[arg(long, env = "OMS_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    db_max_connections: u32,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Address to listen on.
+    #[arg(long, env = "OMS_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// The operator token; when absent a random one is made for this run and printed.
+    #[arg(long, env = "OMS_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Log lines as text or JSON.
+    #[arg(long, env = "OMS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Seconds a request may take before it is answered 408.
+    #[arg(long, env = "OMS_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    request_timeout_secs: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The URL with any password replaced, for logs and messages.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn open(database: &DatabaseArgs) -> anyhow::Result<Store> {
+    let options = StoreOptions {
+        max_connections: database.db_max_connections,
+        acquire_timeout: Duration::from_secs(10),
+        exclusive: true,
+    };
+    let store = Store::connect(&database.database_url, &options)
+        .await
+        .with_context(|| format!("opening {}", redacted(&database.database_url)))?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logs(args.log_format);
+    let store = open(&args.database).await?;
+    let admin_token = match args.admin_token {
+        Some(token) if !token.trim().is_empty() => token,
+        _ => {
+            let token = oms_app::auth::new_token().map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("OMS_ADMIN_TOKEN is not set; the operator token for this run is:\n  {token}");
+            token
+        }
+    };
+    let limits = Limits {
+        request_timeout: Duration::from_secs(args.request_timeout_secs),
+        ..Limits::default()
+    };
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    let backend = match store.backend() {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres => "PostgreSQL",
+    };
+    tracing::info!(%address, backend, database = %redacted(&args.database.database_url), "oms serving");
+    println!("OMS listening on http://{address} ({backend})");
+    let state = AppState::new(store.clone(), Some(&admin_token), limits);
+    oms_app::serve(listener, state, shutdown_signal()).await?;
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(database) => {
+            init_logs(LogFormat::Text);
+            let store = open(&database).await?;
+            store.close().await;
+            println!("migrations applied to {}", redacted(&database.database_url));
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_never_reach_the_log() {
+        assert_eq!(
+            redacted("postgres://oms:s3cret@db:5432/oms"),
+            "postgres://oms:***@db:5432/oms"
+        );
+        assert_eq!(redacted("postgres://oms@db/oms"), "postgres://oms@db/oms");
+        assert_eq!(redacted("sqlite://oms.db"), "sqlite://oms.db");
+    }
+}

@@ -1,0 +1,239 @@
+//! `TestApp`: the real OMS on port 0 over a fresh database, once per backend.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use oms_app::{AppState, Limits};
+use oms_store::{Store, StoreOptions};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub const ADMIN_TOKEN: &str = "test-operator-token";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(TestApp)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($test:ident),+ $(,)?) => {$(
+        mod $test {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$test($crate::helpers::TestApp::start($crate::helpers::Db::Sqlite).await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$test($crate::helpers::TestApp::start($crate::helpers::Db::Postgres).await).await;
+            }
+        }
+    )+};
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub store: Store,
+    pub db: Db,
+    _dir: tempfile::TempDir,
+    _shutdown: oneshot::Sender<()>,
+}
+
+/// One client with a key of each role.
+pub struct ClientKeys {
+    pub admin: String,
+    pub support: String,
+    pub integration: String,
+}
+
+static DATABASES: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh, empty database for one test.
+pub async fn fresh_database(db: Db, dir: &std::path::Path) -> String {
+    match db {
+        Db::Sqlite => format!("sqlite://{}/oms.db", dir.display()),
+        Db::Postgres => {
+            let admin_url = std::env::var("OMS_TEST_PG_URL").expect(
+                "OMS_TEST_PG_URL is not set: run the suite with ./scripts/test, which starts \
+                 a throwaway PostgreSQL cluster",
+            );
+            let name = format!(
+                "oms_test_{}_{}",
+                std::process::id(),
+                DATABASES.fetch_add(1, Ordering::Relaxed)
+            );
+            let admin = Store::connect(
+                &admin_url,
+                &StoreOptions {
+                    max_connections: 1,
+                    ..StoreOptions::default()
+                },
+            )
+            .await
+            .expect("connect to the test cluster");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(admin.pool())
+                .await
+                .expect("create test database");
+            admin.close().await;
+            let (base, _) = admin_url
+                .rsplit_once('/')
+                .expect("URL ends in a database name");
+            format!("{base}/{name}")
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn start(db: Db) -> TestApp {
+        Self::start_with(db, Limits::default()).await
+    }
+
+    pub async fn start_with(db: Db, limits: Limits) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database_url = fresh_database(db, dir.path()).await;
+        let store = Store::connect(&database_url, &StoreOptions::default())
+            .await
+            .expect("open store");
+        store.migrate().await.expect("migrate");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let state = AppState::new(store.clone(), Some(ADMIN_TOKEN), limits);
+        tokio::spawn(async move {
+            oms_app::serve(listener, state, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("serve");
+        });
+        TestApp {
+            base,
+            http: reqwest::Client::new(),
+            store,
+            db,
+            _dir: dir,
+            _shutdown: shutdown,
+        }
+    }
+
+    /// Sends a request; answers the status and the JSON body (`Null` when there is none).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        client: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(client) = client {
+            request = request.header("X-Client", client);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None, None).await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(token), None, Some(&body))
+            .await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), None, Some(&body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, Some(token), None, None)
+            .await
+    }
+
+    /// Posts a CSV file as a `text/csv` body.
+    pub async fn upload(
+        &self,
+        kind: &str,
+        token: &str,
+        csv: impl Into<reqwest::Body>,
+    ) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/uploads/{kind}", self.base))
+            .bearer_auth(token)
+            .header("Content-Type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .expect("upload");
+        let status = response.status();
+        (status, response.json().await.expect("JSON answer"))
+    }
+
+    /// Creates client `code` with a key of each role.
+    pub async fn client(&self, code: &str) -> ClientKeys {
+        let (status, body) = self
+            .post(
+                "/api/v1/clients",
+                ADMIN_TOKEN,
+                json!({"code": code, "name": format!("{code} Brand")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let key = async |role: &str| {
+            let (status, body) = self
+                .post(
+                    &format!("/api/v1/clients/{code}/api-keys"),
+                    ADMIN_TOKEN,
+                    json!({"role": role}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            body["token"].as_str().expect("token").to_owned()
+        };
+        ClientKeys {
+            admin: key("client_admin").await,
+            support: key("client_support").await,
+            integration: key("integration").await,
+        }
+    }
+}
+
+/// Asserts the API's error shape and code; answers the body's `error` object.
+pub fn assert_error(
+    status: StatusCode,
+    body: &Value,
+    expected_status: StatusCode,
+    code: &str,
+) -> Value {
+    assert_eq!(status, expected_status, "{body}");
+    let error = &body["error"];
+    assert_eq!(error["code"], code, "{body}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(error["details"].is_array(), "{body}");
+    error.clone()
+}

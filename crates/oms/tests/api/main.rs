@@ -1,0 +1,9 @@
+//! HTTP-level tests against the real server, each run on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod clients;
+mod masters;
+mod operations;
+mod settings;
+mod uploads;

@@ -1,0 +1,411 @@
+//! Storage: the only crate with SQL. One schema, two backends — SQLite (the embedded
+//! default) and PostgreSQL — through sqlx's `Any` driver, so every statement is written once
+//! (`$N` placeholders, `ON CONFLICT`, `RETURNING` run unchanged on both).
+//!
+//! Reads take any executor (the pool, or a transaction's connection); writes take the
+//! connection of a [`Tx`] from [`Store::begin_write`], so every write path is one
+//! transaction that the caller commits.
+
+pub mod channels;
+pub mod clients;
+pub mod keys;
+mod migrations;
+pub mod partners;
+pub mod skus;
+pub mod warehouses;
+
+use std::fs::File;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::AnyConnection;
+use sqlx::any::AnyPoolOptions;
+use sqlx::error::ErrorKind;
+use sqlx::{Any, AnyPool, Executor, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+pub use migrations::MIGRATION_NAMES;
+
+/// A client's id: every client-scoped statement takes one, so no query can forget the wall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientId(pub i64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL {0:?}: use sqlite://FILE or postgres://…")]
+    UnsupportedUrl(String),
+    #[error(
+        "another oms process is using the SQLite database {path} (lock {path}.lock is held). \
+         SQLite serves one process: stop the other one, or run several instances on PostgreSQL"
+    )]
+    Locked { path: String },
+    #[error("could not open the lock file {path}: {source}")]
+    LockFile {
+        path: String,
+        source: std::io::Error,
+    },
+    /// A unique constraint refused the write: the row exists already.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A foreign key or check constraint refused the write: a bug upstream, or a race.
+    #[error("constraint violated: {0}")]
+    Constraint(String),
+    /// PostgreSQL aborted the transaction for a serialization failure or deadlock; the
+    /// whole transaction may be retried.
+    #[error("transaction must be retried: {0}")]
+    Retry(String),
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &error {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            if code == "40001" || code == "40P01" {
+                return StoreError::Retry(db.message().to_owned());
+            }
+            match db.kind() {
+                ErrorKind::UniqueViolation => return StoreError::Conflict(db.message().to_owned()),
+                ErrorKind::ForeignKeyViolation
+                | ErrorKind::CheckViolation
+                | ErrorKind::NotNullViolation => {
+                    return StoreError::Constraint(db.message().to_owned());
+                }
+                _ => {}
+            }
+        }
+        if let sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) = &error {
+            return StoreError::Corrupt(error.to_string());
+        }
+        StoreError::Database(error)
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Pool sizes and timeouts, passed explicitly rather than left to library defaults.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+    /// Take the SQLite process lock: set for `serve` and `migrate`, not for read-only
+    /// commands such as `check`.
+    pub exclusive: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+            exclusive: true,
+        }
+    }
+}
+
+/// The database: a pool, which backend it is, and on SQLite the in-process write gate.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite allows one writer; queueing writers here, in order, is far faster than
+    /// letting them spin in SQLite's busy handler.
+    write_gate: Option<Arc<Mutex<()>>>,
+    /// Held for the life of the store: the OS releases it when the process ends.
+    _process_lock: Option<Arc<File>>,
+}
+
+impl Store {
+    /// Opens the database at `url` (`sqlite://FILE` or `postgres://…`). A missing SQLite
+    /// file is created.
+    pub async fn connect(url: &str, options: &StoreOptions) -> StoreResult<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = backend_of(url)?;
+        let (url, process_lock) = match backend {
+            Backend::Sqlite => {
+                let (url, path) = sqlite_url(url);
+                let lock = match (&path, options.exclusive) {
+                    (Some(path), true) => Some(Arc::new(take_process_lock(path)?)),
+                    _ => None,
+                };
+                (url, lock)
+            }
+            Backend::Postgres => (url.to_owned(), None),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the writer; FULL makes each commit
+                        // durable; the busy timeout covers other processes (`oms check`).
+                        conn.execute(sqlx::raw_sql(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                             PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                        ))
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        Ok(Store {
+            pool,
+            backend,
+            write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            _process_lock: process_lock,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for reads outside a transaction.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Applies every pending migration; concurrent runs on PostgreSQL are serialised.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        migrations::migrator(self.backend).run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Begins a writing transaction: `BEGIN IMMEDIATE` on SQLite, so the write lock is taken
+    /// up front and a transaction never fails half-way on an upgrade.
+    pub async fn begin_write(&self) -> StoreResult<Tx> {
+        let gate = match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        };
+        let inner = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(Tx { inner, _gate: gate })
+    }
+
+    /// Answers when the database answers.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// One writing transaction. Dropped without [`Tx::commit`], it rolls back.
+pub struct Tx {
+    inner: Transaction<'static, Any>,
+    _gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.inner
+    }
+
+    pub async fn commit(self) -> StoreResult<()> {
+        self.inner.commit().await?;
+        Ok(())
+    }
+}
+
+fn backend_of(url: &str) -> StoreResult<Backend> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}
+
+/// The SQLite URL with `mode=rwc` (create when missing) unless a mode is given, and the
+/// file's path when it is a file.
+fn sqlite_url(url: &str) -> (String, Option<String>) {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let url = if query.split('&').any(|p| p.starts_with("mode=")) {
+        url.to_owned()
+    } else if query.is_empty() {
+        format!("{url}?mode=rwc")
+    } else {
+        format!("{url}&mode=rwc")
+    };
+    let is_file = !path.is_empty() && path != ":memory:";
+    (url, is_file.then(|| path.to_owned()))
+}
+
+fn take_process_lock(path: &str) -> StoreResult<File> {
+    let lock_path = format!("{path}.lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| StoreError::LockFile {
+            path: lock_path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: path.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(StoreError::LockFile {
+            path: lock_path,
+            source,
+        }),
+    }
+}
+
+/// Escapes `%`, `_` and `\` so user text matches literally inside `LIKE … ESCAPE '\'`.
+pub fn like_contains(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_create_missing_files_unless_a_mode_is_given() {
+        assert_eq!(
+            sqlite_url("sqlite://oms.db"),
+            ("sqlite://oms.db?mode=rwc".into(), Some("oms.db".into()))
+        );
+        assert_eq!(
+            sqlite_url("sqlite:///tmp/x.db?mode=ro"),
+            (
+                "sqlite:///tmp/x.db?mode=ro".into(),
+                Some("/tmp/x.db".into())
+            )
+        );
+        assert_eq!(sqlite_url("sqlite::memory:").1, None);
+    }
+
+    #[test]
+    fn like_patterns_match_literally() {
+        assert_eq!(like_contains("A_b%"), "%a\\_b\\%%");
+    }
+
+    #[test]
+    fn only_sqlite_and_postgres_urls_are_accepted() {
+        assert_eq!(backend_of("sqlite://x").unwrap(), Backend::Sqlite);
+        assert_eq!(backend_of("postgresql://h/db").unwrap(), Backend::Postgres);
+        assert!(backend_of("mysql://h/db").is_err());
+    }
+}
+
+/// How a generated statement numbers its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placeholders {
+    /// `$1, $2, …`: PostgreSQL's only form.
+    Numbered,
+    /// `?, ?, …`: on SQLite, binding thousands of `$N` parameters costs time quadratic in
+    /// their number (each bind looks its name up in a list), anonymous ones cost nothing.
+    Anonymous,
+}
+
+impl Placeholders {
+    fn of(conn: &AnyConnection) -> Placeholders {
+        if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+            Placeholders::Anonymous
+        } else {
+            Placeholders::Numbered
+        }
+    }
+}
+
+/// `INSERT INTO table (columns…) VALUES ($1, …), (…) ON CONFLICT (key…) DO UPDATE SET` every
+/// non-key column to the incoming value, for `rows` rows. Built from constants only.
+fn upsert_sql(
+    placeholders: Placeholders,
+    table: &str,
+    columns: &[&str],
+    key: &[&str],
+    rows: usize,
+) -> String {
+    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+    let mut parameter = 0;
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..columns.len() {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            parameter += 1;
+            match placeholders {
+                Placeholders::Numbered => sql.push_str(&format!("${parameter}")),
+                Placeholders::Anonymous => sql.push('?'),
+            }
+        }
+        sql.push(')');
+    }
+    let updates: Vec<String> = columns
+        .iter()
+        .filter(|c| !key.contains(c) && **c != "created_at")
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    sql.push_str(&format!(
+        " ON CONFLICT ({}) DO UPDATE SET {}",
+        key.join(", "),
+        updates.join(", ")
+    ));
+    sql
+}
+
+/// Rows per multi-row statement: well under SQLite's 32,766 and PostgreSQL's 65,535
+/// parameters for the widest table.
+pub const UPSERT_ROWS_MAX: usize = 1000;
+
+#[cfg(test)]
+mod upsert_tests {
+    #[test]
+    fn upsert_sql_numbers_parameters_and_keeps_created_at() {
+        let columns = ["client_id", "code", "name", "created_at"];
+        let key = ["client_id", "code"];
+        let sql = super::upsert_sql(super::Placeholders::Numbered, "t", &columns, &key, 2);
+        assert_eq!(
+            sql,
+            "INSERT INTO t (client_id, code, name, created_at) VALUES ($1, $2, $3, $4), ($5, $6, $7, $8) \
+             ON CONFLICT (client_id, code) DO UPDATE SET name = excluded.name"
+        );
+        let sql = super::upsert_sql(super::Placeholders::Anonymous, "t", &columns, &key, 1);
+        assert!(sql.starts_with(
+            "INSERT INTO t (client_id, code, name, created_at) VALUES (?, ?, ?, ?) ON"
+        ));
+    }
+}

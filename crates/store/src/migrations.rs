@@ -1,0 +1,85 @@
+//! Migrations, embedded in the binary: one folder per backend, kept in lockstep.
+
+use std::borrow::Cow;
+
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+use crate::Backend;
+
+struct Embedded {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+macro_rules! embedded {
+    ($version:literal, $name:literal, $file:literal) => {
+        Embedded {
+            version: $version,
+            name: $name,
+            sqlite: include_str!(concat!("../migrations/sqlite/", $file)),
+            postgres: include_str!(concat!("../migrations/postgres/", $file)),
+        }
+    };
+}
+
+const EMBEDDED: &[Embedded] = &[embedded!(1, "spine", "0001_spine.sql")];
+
+/// `NNNN_name.sql` for every migration, in order: what both folders must hold.
+pub const MIGRATION_NAMES: &[&str] = &["0001_spine.sql"];
+
+pub(crate) fn migrator(backend: Backend) -> Migrator {
+    let migrations = EMBEDDED
+        .iter()
+        .map(|m| {
+            let sql = match backend {
+                Backend::Sqlite => m.sqlite,
+                Backend::Postgres => m.postgres,
+            };
+            Migration::new(
+                m.version,
+                Cow::Borrowed(m.name),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    Migrator::with_migrations(migrations)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder(backend: &str) -> Vec<String> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/");
+        let mut names: Vec<String> = std::fs::read_dir(format!("{dir}{backend}"))
+            .expect("migrations folder")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn both_backends_hold_the_same_migrations_and_all_are_embedded() {
+        let sqlite = folder("sqlite");
+        assert_eq!(sqlite, folder("postgres"));
+        assert_eq!(sqlite, MIGRATION_NAMES);
+        assert_eq!(EMBEDDED.len(), MIGRATION_NAMES.len());
+        for (index, (embedded, name)) in EMBEDDED.iter().zip(MIGRATION_NAMES).enumerate() {
+            let version = i64::try_from(index + 1).expect("small");
+            assert_eq!(embedded.version, version);
+            assert_eq!(*name, format!("{version:04}_{}.sql", embedded.name));
+        }
+    }
+}
