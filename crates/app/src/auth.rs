@@ -33,6 +33,8 @@ pub enum Caller {
         client: ClientId,
         client_code: String,
         role: Role,
+        /// Who acts, as the ledger records it: `key:<id>:<name>`.
+        actor: String,
     },
 }
 
@@ -67,6 +69,7 @@ impl FromRequestParts<AppState> for Caller {
             client: key.client_id,
             client_code: key.client_code,
             role,
+            actor: format!("key:{}:{}", key.id, key.name),
         })
     }
 }
@@ -93,6 +96,8 @@ pub struct Scope {
     pub client: ClientId,
     pub client_code: String,
     pub role: Option<Role>,
+    /// Who acts, as the ledger records it.
+    pub actor: String,
 }
 
 impl Scope {
@@ -117,10 +122,12 @@ impl FromRequestParts<AppState> for Scope {
                 client,
                 client_code,
                 role,
+                actor,
             } => Ok(Scope {
                 client,
                 client_code,
                 role: Some(role),
+                actor,
             }),
             Caller::Operator => {
                 let code = parts
@@ -139,6 +146,7 @@ impl FromRequestParts<AppState> for Scope {
                     client: row.id,
                     client_code: row.code,
                     role: None,
+                    actor: "operator".to_owned(),
                 })
             }
         }

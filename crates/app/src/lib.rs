@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod check;
 pub mod clock;
 pub mod error;
 pub mod extract;

@@ -2,6 +2,9 @@
 //! and commits. Edges (the JSON API and uploads) call these with [`Fields`], so a JSON body
 //! and a CSV row go through the same validation.
 
+pub mod inward;
+pub mod stock;
+
 use oms_domain::code::Code;
 use oms_domain::masters::{Channel, PartnerDraft, PartnerKind, WarehouseDraft};
 use oms_domain::settings::{ClientSettings, SettingsChange};
@@ -46,7 +49,11 @@ pub fn partner_draft(fields: &Fields) -> Result<PartnerDraft, Vec<FieldError>> {
     })
 }
 
-fn refuse_unknown(fields: &Fields, known: &[&str], open: &[&str]) -> Result<(), Vec<FieldError>> {
+pub(crate) fn refuse_unknown(
+    fields: &Fields,
+    known: &[&str],
+    open: &[&str],
+) -> Result<(), Vec<FieldError>> {
     let unknown = fields.unknown(known, open);
     if unknown.is_empty() {
         Ok(())
@@ -133,6 +140,33 @@ pub async fn put_warehouse(
         .ok_or_else(|| ApiError::Internal("warehouse vanished after upsert".into()))?;
     tx.commit().await?;
     Ok((row, created))
+}
+
+/// Unmaps a warehouse from a client; refused (409) once the client has inward orders or
+/// stock movements there, which must keep pointing at a warehouse of their client.
+pub async fn unmap_warehouse(
+    store: &Store,
+    client: ClientId,
+    warehouse: &warehouses::WarehouseRow,
+) -> ApiResult<bool> {
+    let mut tx = store.begin_write().await?;
+    let in_use = || {
+        ApiError::Conflict(format!(
+            "warehouse {} holds inward orders or stock of this client and stays mapped",
+            warehouse.code
+        ))
+    };
+    if oms_store::stock::warehouse_in_use(tx.conn(), client, warehouse.id).await? {
+        return Err(in_use());
+    }
+    let removed = warehouses::unmap_from_client(tx.conn(), client, warehouse.id)
+        .await
+        .map_err(|e| match e {
+            oms_store::StoreError::Constraint(_) => in_use(),
+            other => other.into(),
+        })?;
+    tx.commit().await?;
+    Ok(removed)
 }
 
 pub async fn put_channel(

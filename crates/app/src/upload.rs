@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use oms_domain::code::Code;
 use oms_domain::masters::PartnerKind;
 use oms_domain::validation::FieldError;
-use oms_store::{ClientId, Store, partners, skus};
+use oms_store::{ClientId, Store, inward, partners, skus};
 
+use crate::auth::Scope;
 use crate::clock::now_micros;
 use crate::error::{ApiError, ApiResult, RowError};
 use crate::fields::Fields;
@@ -22,13 +23,21 @@ pub enum UploadKind {
     Skus,
     Suppliers,
     Customers,
+    InwardOrders,
+    PoolMovements,
 }
 
+const INWARD_ORDER_COLUMNS: &[&str] = &["order_code", "type", "warehouse", "party", "sku", "qty"];
+/// Columns of an inward-order file that belong to the order, repeated on each of its lines.
+const INWARD_ORDER_LEVEL: &[&str] = &["type", "warehouse", "party"];
+
 impl UploadKind {
-    pub const ALL: [UploadKind; 3] = [
+    pub const ALL: [UploadKind; 5] = [
         UploadKind::Skus,
         UploadKind::Suppliers,
         UploadKind::Customers,
+        UploadKind::InwardOrders,
+        UploadKind::PoolMovements,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +45,8 @@ impl UploadKind {
             UploadKind::Skus => "skus",
             UploadKind::Suppliers => "suppliers",
             UploadKind::Customers => "customers",
+            UploadKind::InwardOrders => "inward-orders",
+            UploadKind::PoolMovements => "pool-movements",
         }
     }
 
@@ -43,19 +54,46 @@ impl UploadKind {
         UploadKind::ALL.into_iter().find(|k| k.as_str() == text)
     }
 
-    /// The columns a file of this kind may have, besides `attr.<name>` for SKUs.
-    fn columns(self) -> &'static [&'static str] {
+    /// The column naming each row's object, when rows are objects of their own.
+    fn code_column(self) -> Option<&'static str> {
         match self {
-            UploadKind::Skus => service::SKU_FIELDS,
-            UploadKind::Suppliers | UploadKind::Customers => service::PARTNER_FIELDS,
+            UploadKind::Skus | UploadKind::Suppliers | UploadKind::Customers => Some("code"),
+            UploadKind::InwardOrders => Some("order_code"),
+            UploadKind::PoolMovements => None,
+        }
+    }
+
+    /// The columns a file of this kind may have, besides `attr.<name>` for SKUs.
+    fn columns(self) -> Vec<&'static str> {
+        let mut columns: Vec<&'static str> = self.code_column().into_iter().collect();
+        match self {
+            UploadKind::Skus => columns.extend_from_slice(service::SKU_FIELDS),
+            UploadKind::Suppliers | UploadKind::Customers => {
+                columns.extend_from_slice(service::PARTNER_FIELDS)
+            }
+            UploadKind::InwardOrders => columns = INWARD_ORDER_COLUMNS.to_vec(),
+            UploadKind::PoolMovements => {
+                columns.extend_from_slice(service::stock::POOL_MOVEMENT_FIELDS)
+            }
+        }
+        columns
+    }
+
+    /// What a caller needs to upload this kind.
+    pub fn permission(self) -> oms_domain::access::Permission {
+        match self {
+            UploadKind::Skus | UploadKind::Suppliers | UploadKind::Customers => {
+                oms_domain::access::Permission::WriteMasters
+            }
+            UploadKind::InwardOrders | UploadKind::PoolMovements => {
+                oms_domain::access::Permission::MoveStock
+            }
         }
     }
 
     /// A header template, for people preparing a file.
     pub fn template(self) -> String {
-        let mut columns = vec!["code"];
-        columns.extend_from_slice(self.columns());
-        columns.join(",") + "\n"
+        self.columns().join(",") + "\n"
     }
 }
 
@@ -70,17 +108,24 @@ fn column_of(field: &str) -> String {
     }
 }
 
-/// One data row of a file: its number (the header is row 1), its code and its fields.
+/// One data row of a file: its number (the header is row 1) and its non-blank cells.
 #[derive(Debug)]
 struct Row {
     number: u64,
-    code: Code,
     fields: Fields,
 }
 
-/// Reads `bytes` as CSV of `kind`: checks the header and every row's code, and refuses a
-/// code given twice. Field values are checked later, by the kind's own validation, so a
-/// file's answer lists every bad row: the rows read, and the errors found so far.
+fn row_error(row: u64, column: &str, message: impl Into<String>) -> RowError {
+    RowError {
+        row,
+        column: column.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Reads `bytes` as CSV of `kind`: checks the header, then turns each row into fields.
+/// A bad header stops here; bad rows are reported with every other problem later, so a
+/// file's answer lists every bad row.
 fn read_rows(
     kind: UploadKind,
     bytes: &[u8],
@@ -90,96 +135,65 @@ fn read_rows(
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(bytes);
-    let header_error = |column: &str, message: String| RowError {
-        row: 1,
-        column: column.to_owned(),
-        message,
-    };
     let headers = match reader.headers() {
         Ok(headers) => headers
             .iter()
             .map(|h| h.trim().to_owned())
             .collect::<Vec<_>>(),
-        Err(e) => return Err(vec![header_error("", format!("unreadable header: {e}"))]),
+        Err(e) => return Err(vec![row_error(1, "", format!("unreadable header: {e}"))]),
     };
+    let columns = kind.columns();
     let mut errors = Vec::new();
     let mut field_names = Vec::with_capacity(headers.len());
     for (index, header) in headers.iter().enumerate() {
         if headers[..index].contains(header) {
-            errors.push(header_error(header, "appears twice".into()));
+            errors.push(row_error(1, header, "appears twice"));
         }
         let field = match header.strip_prefix(ATTRIBUTE_COLUMN_PREFIX) {
             Some(name) if kind == UploadKind::Skus && !name.is_empty() => {
                 format!("{ATTRIBUTE_FIELD_PREFIX}{name}")
             }
-            _ if header == "code" || kind.columns().contains(&header.as_str()) => header.clone(),
+            _ if columns.contains(&header.as_str()) => header.clone(),
             _ => {
-                errors.push(header_error(header, "is not a known column".into()));
+                errors.push(row_error(1, header, "is not a known column"));
                 header.clone()
             }
         };
         field_names.push(field);
     }
-    if !headers.iter().any(|h| h == "code") {
-        errors.push(header_error("code", "is required".into()));
+    if let Some(code) = kind.code_column()
+        && !headers.iter().any(|h| h == code)
+    {
+        errors.push(row_error(1, code, "is required"));
     }
     if !errors.is_empty() {
         return Err(errors);
     }
 
     let mut rows = Vec::new();
-    let mut first_row_of: HashMap<String, u64> = HashMap::new();
     for (index, record) in reader.records().enumerate() {
         let number = index as u64 + 2;
         if rows.len() >= rows_max {
-            errors.push(RowError {
-                row: number,
-                column: String::new(),
-                message: format!("a file holds at most {rows_max} rows"),
-            });
+            errors.push(row_error(
+                number,
+                "",
+                format!("a file holds at most {rows_max} rows"),
+            ));
             break;
         }
-        let record = match record {
-            Ok(record) => record,
-            Err(e) => {
-                errors.push(RowError {
-                    row: number,
-                    column: String::new(),
-                    message: format!("unreadable row: {e}"),
+        match record {
+            Ok(record) => {
+                let pairs = field_names
+                    .iter()
+                    .zip(record.iter())
+                    .filter(|(_, value)| !value.trim().is_empty())
+                    .map(|(field, value)| (field.clone(), value.to_owned()));
+                rows.push(Row {
+                    number,
+                    fields: Fields::from_pairs(pairs),
                 });
-                continue;
             }
-        };
-        let mut code = None;
-        let mut pairs = Vec::new();
-        for (field, value) in field_names.iter().zip(record.iter()) {
-            if field == "code" {
-                code = Some(value.trim().to_owned());
-            } else if !value.trim().is_empty() {
-                pairs.push((field.clone(), value.to_owned()));
-            }
-        }
-        match Code::required(code.as_deref()) {
-            Err(message) => errors.push(RowError {
-                row: number,
-                column: "code".into(),
-                message,
-            }),
-            Ok(code) => match first_row_of.get(code.as_str()) {
-                Some(first) => errors.push(RowError {
-                    row: number,
-                    column: "code".into(),
-                    message: format!("{code} appears already in row {first}"),
-                }),
-                None => {
-                    first_row_of.insert(code.as_str().to_owned(), number);
-                    rows.push(Row {
-                        number,
-                        code,
-                        fields: Fields::from_pairs(pairs),
-                    });
-                }
-            },
+            Err(e) => errors.push(row_error(number, "", format!("unreadable row: {e}"))),
         }
     }
     Ok((rows, errors))
@@ -193,28 +207,8 @@ fn row_errors(number: u64, problems: Vec<FieldError>) -> impl Iterator<Item = Ro
     })
 }
 
-/// Validates every row with `validate`; all good rows, or every error of the file.
-fn validate_rows<T>(
-    rows: Vec<Row>,
-    mut earlier_errors: Vec<RowError>,
-    validate: impl Fn(&Fields) -> Result<T, Vec<FieldError>>,
-) -> Result<Vec<(String, T)>, Vec<RowError>> {
-    let mut valid = Vec::with_capacity(rows.len());
-    for row in rows {
-        match validate(&row.fields) {
-            Ok(value) => valid.push((row.code.into_string(), value)),
-            Err(problems) => earlier_errors.extend(row_errors(row.number, problems)),
-        }
-    }
-    if earlier_errors.is_empty() {
-        Ok(valid)
-    } else {
-        earlier_errors.sort_by_key(|e| e.row);
-        Err(earlier_errors)
-    }
-}
-
 fn refused(mut errors: Vec<RowError>) -> ApiError {
+    errors.sort_by_key(|e| e.row);
     let bad_rows = {
         let mut rows: Vec<u64> = errors.iter().map(|e| e.row).collect();
         rows.dedup();
@@ -227,21 +221,62 @@ fn refused(mut errors: Vec<RowError>) -> ApiError {
     }
 }
 
+/// Masters files: one object per row, named by a `code` given once in the file.
+fn validate_masters<T>(
+    rows: Vec<Row>,
+    mut errors: Vec<RowError>,
+    validate: impl Fn(&Fields) -> Result<T, Vec<FieldError>>,
+) -> Result<Vec<(String, T)>, Vec<RowError>> {
+    let mut valid = Vec::with_capacity(rows.len());
+    let mut first_row_of: HashMap<String, u64> = HashMap::new();
+    for mut row in rows {
+        let code = Code::required(row.fields.remove("code").as_deref());
+        let validated = validate(&row.fields);
+        match code {
+            Err(message) => errors.push(row_error(row.number, "code", message)),
+            Ok(code) => match first_row_of.get(code.as_str()) {
+                Some(first) => errors.push(row_error(
+                    row.number,
+                    "code",
+                    format!("{code} appears already in row {first}"),
+                )),
+                None => {
+                    first_row_of.insert(code.as_str().to_owned(), row.number);
+                    match validated {
+                        Ok(value) => valid.push((code.into_string(), value)),
+                        Err(problems) => errors.extend(row_errors(row.number, problems)),
+                    }
+                    continue;
+                }
+            },
+        }
+        if let Err(problems) = validated {
+            errors.extend(row_errors(row.number, problems));
+        }
+    }
+    if errors.is_empty() {
+        Ok(valid)
+    } else {
+        Err(errors)
+    }
+}
+
 /// Validates and applies one uploaded file of `kind`; answers the number of rows written.
 pub async fn apply(
     store: &Store,
-    client: ClientId,
+    scope: &Scope,
     kind: UploadKind,
     bytes: &[u8],
     rows_max: usize,
 ) -> ApiResult<usize> {
     let (rows, read_errors) = read_rows(kind, bytes, rows_max).map_err(refused)?;
     let count = rows.len();
+    let client = scope.client;
     let at = now_micros();
     match kind {
         UploadKind::Skus => {
             let settings = service::settings(store, client).await?;
-            let skus = validate_rows(rows, read_errors, |fields| {
+            let skus = validate_masters(rows, read_errors, |fields| {
                 service::sku_draft(fields).and_then(|draft| draft.validate(&settings))
             })
             .map_err(refused)?;
@@ -255,7 +290,7 @@ pub async fn apply(
             } else {
                 PartnerKind::Customer
             };
-            let valid = validate_rows(rows, read_errors, |fields| {
+            let valid = validate_masters(rows, read_errors, |fields| {
                 service::partner_draft(fields).and_then(|draft| draft.validate())
             })
             .map_err(refused)?;
@@ -263,8 +298,135 @@ pub async fn apply(
             partners::upsert_many(tx.conn(), client, partner_kind, &valid, at).await?;
             tx.commit().await?;
         }
+        UploadKind::InwardOrders => {
+            apply_inward_orders(store, client, rows, read_errors, at).await?
+        }
+        UploadKind::PoolMovements => {
+            let numbers: Vec<u64> = rows.iter().map(|r| r.number).collect();
+            let fields: Vec<Fields> = rows.into_iter().map(|r| r.fields).collect();
+            // An unreadable row is reported alone: the movements of the others depend on it.
+            if !read_errors.is_empty() {
+                return Err(refused(read_errors));
+            }
+            if let Err(problems) =
+                service::stock::move_between_pools_all(store, scope, &fields).await?
+            {
+                let errors = problems
+                    .into_iter()
+                    .flat_map(|(index, problems)| row_errors(numbers[index], problems))
+                    .collect();
+                return Err(refused(errors));
+            }
+        }
     }
     Ok(count)
+}
+
+/// One inward order of a file: its rows, in file order.
+struct OrderRows {
+    code: String,
+    rows: Vec<Row>,
+}
+
+/// Inward-order files repeat the order's fields on each of its lines; rows of one order
+/// must agree on them. Every order is checked, then all are written in one transaction.
+async fn apply_inward_orders(
+    store: &Store,
+    client: ClientId,
+    rows: Vec<Row>,
+    mut errors: Vec<RowError>,
+    at: i64,
+) -> ApiResult<()> {
+    let mut orders: Vec<OrderRows> = Vec::new();
+    let mut index_of: HashMap<String, usize> = HashMap::new();
+    for row in rows {
+        let Some(code) = row.fields.get("order_code") else {
+            errors.push(row_error(row.number, "order_code", "is required"));
+            continue;
+        };
+        match index_of.get(&code) {
+            Some(&index) => {
+                let first = &orders[index].rows[0];
+                for column in INWARD_ORDER_LEVEL {
+                    if row.fields.get(column) != first.fields.get(column) {
+                        errors.push(row_error(
+                            row.number,
+                            column,
+                            format!("differs from row {} of the same order", first.number),
+                        ));
+                    }
+                }
+                orders[index].rows.push(row);
+            }
+            None => {
+                index_of.insert(code.clone(), orders.len());
+                orders.push(OrderRows {
+                    code,
+                    rows: vec![row],
+                });
+            }
+        }
+    }
+    let mut tx = store.begin_write().await?;
+    let mut prepared = Vec::with_capacity(orders.len());
+    for order in &orders {
+        let first = &order.rows[0];
+        let mut fields = Fields::default();
+        fields.insert("order_code", order.code.clone());
+        for column in INWARD_ORDER_LEVEL {
+            if let Some(value) = first.fields.get(column) {
+                fields.insert(*column, value);
+            }
+        }
+        for (index, row) in order.rows.iter().enumerate() {
+            for column in ["sku", "qty"] {
+                if let Some(value) = row.fields.get(column) {
+                    fields.insert(format!("lines[{index}].{column}"), value);
+                }
+            }
+        }
+        if let Ok(code) = Code::parse(&order.code)
+            && inward::find_order(tx.conn(), client, code.as_str())
+                .await?
+                .is_some()
+        {
+            errors.push(row_error(
+                first.number,
+                "order_code",
+                format!("inward order {code} exists already"),
+            ));
+            continue;
+        }
+        match service::inward::prepare(tx.conn(), client, &fields).await {
+            Ok(order) => prepared.push(order),
+            Err(problems) => {
+                for problem in problems {
+                    let (number, column) = line_of(&problem.field, order, first.number);
+                    errors.push(row_error(number, &column, problem.message));
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(refused(errors));
+    }
+    for order in &prepared {
+        service::inward::write(tx.conn(), client, order, at).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The file row and column of an order field: `lines[2].qty` is the third row's `qty`.
+fn line_of(field: &str, order: &OrderRows, first_row: u64) -> (u64, String) {
+    if let Some(rest) = field.strip_prefix("lines[")
+        && let Some((index, column)) = rest.split_once("].")
+        && let Ok(index) = index.parse::<usize>()
+        && let Some(row) = order.rows.get(index)
+    {
+        return (row.number, column.to_owned());
+    }
+    (first_row, field.to_owned())
 }
 
 #[cfg(test)]
@@ -281,25 +443,18 @@ mod tests {
 
     #[test]
     fn rows_are_numbered_from_two_and_repeated_codes_refused() {
-        let csv = "\u{feff}code,name,mrp,attr.colour\nA,Tee,10,Red\nB,,5,\nA,Tee again,10,\n";
+        let csv = "\u{feff}code,name,mrp,attr.colour\nA,Tee,10,Red\nB,Shirt,5,\nA,Tee again,10,\n";
         let (rows, errors) = read_rows(UploadKind::Skus, csv.as_bytes(), 10).unwrap();
-        assert_eq!(rows.len(), 2);
-        assert_eq!(
-            errors,
-            [RowError {
-                row: 4,
-                column: "code".into(),
-                message: "A appears already in row 2".into()
-            }]
-        );
-        let (rows, errors) =
-            read_rows(UploadKind::Skus, &csv.as_bytes()[..csv.len() - 17], 10).unwrap();
         assert!(errors.is_empty());
+        assert_eq!(rows[0].number, 2);
         assert_eq!(
             rows[0].fields.get("attributes.colour").as_deref(),
             Some("Red")
         );
-        assert_eq!(rows[1].fields.get("name"), None);
+        assert_eq!(rows[1].fields.get("attributes.colour"), None);
+        let errors =
+            validate_masters(rows, Vec::new(), |_| Ok::<_, Vec<FieldError>>(())).unwrap_err();
+        assert_eq!(errors, [row_error(4, "code", "A appears already in row 2")]);
     }
 
     #[test]
@@ -313,5 +468,24 @@ mod tests {
         let (_, errors) =
             read_rows(UploadKind::Suppliers, b"code,name\nA,a\nB,b\nC,c\n", 2).unwrap();
         assert_eq!(errors[0].row, 4);
+    }
+
+    #[test]
+    fn order_fields_map_back_to_their_rows() {
+        let order = OrderRows {
+            code: "PO-1".into(),
+            rows: vec![
+                Row {
+                    number: 5,
+                    fields: Fields::default(),
+                },
+                Row {
+                    number: 9,
+                    fields: Fields::default(),
+                },
+            ],
+        };
+        assert_eq!(line_of("lines[1].qty", &order, 5), (9, "qty".to_owned()));
+        assert_eq!(line_of("warehouse", &order, 5), (5, "warehouse".to_owned()));
     }
 }

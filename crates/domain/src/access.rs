@@ -38,7 +38,9 @@ impl Role {
     pub fn allows(self, permission: Permission) -> bool {
         match permission {
             Permission::Read | Permission::ActOnOrders => true,
-            Permission::WriteMasters => matches!(self, Role::ClientAdmin | Role::Integration),
+            Permission::WriteMasters | Permission::MoveStock => {
+                matches!(self, Role::ClientAdmin | Role::Integration)
+            }
             Permission::WriteSettings => self == Role::ClientAdmin,
         }
     }
@@ -55,6 +57,8 @@ pub enum Permission {
     WriteMasters,
     /// Change the client's settings.
     WriteSettings,
+    /// Receive, QC, count, lose, find and move stock between pools.
+    MoveStock,
 }
 
 #[cfg(test)]
@@ -67,6 +71,7 @@ mod tests {
         assert!(Role::ClientSupport.allows(Permission::ActOnOrders));
         assert!(!Role::ClientSupport.allows(Permission::WriteMasters));
         assert!(!Role::ClientSupport.allows(Permission::WriteSettings));
+        assert!(!Role::ClientSupport.allows(Permission::MoveStock));
     }
 
     #[test]

@@ -94,14 +94,10 @@ impl Bucket {
     }
 }
 
-/// Pool codes and reasons appear in the ledger's text form after a `:`, so they are kept
-/// to a plain, bounded alphabet that can never be confused with the separator.
+/// Pool codes and reasons appear in the ledger's text form after a `:`; they are codes
+/// (letters, digits, `-`, `_`, `.`), which can never be confused with the separator.
 pub fn is_valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= NAME_LEN_MAX
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    name.len() <= NAME_LEN_MAX && crate::code::Code::parse(name).is_ok()
 }
 
 impl fmt::Display for Bucket {
@@ -538,6 +534,28 @@ impl Balance {
     }
 
     /// Units in `bucket`, or `None` for `External`, which has no balance.
+    /// The balance that stored bucket rows describe, breaches included (a negative row stays
+    /// negative, so [`check_balance`] can report it). `External` rows are ignored.
+    pub fn from_buckets(rows: impl IntoIterator<Item = (Bucket, i64)>) -> Balance {
+        let mut balance = Balance::default();
+        for (bucket, qty) in rows {
+            match bucket {
+                Bucket::External => {}
+                Bucket::QcPending => balance.qc_pending += qty,
+                Bucket::Available(pool) => balance.pools.entry(pool).or_default().qty += qty,
+                Bucket::Allocated(pool) => {
+                    let entry = balance.pools.entry(pool).or_default();
+                    entry.qty += qty;
+                    entry.allocated += qty;
+                }
+                Bucket::Bad(reason) => *balance.bad.entry(reason).or_default() += qty,
+                Bucket::Lost => balance.lost += qty,
+                Bucket::Shipped => balance.shipped += qty,
+            }
+        }
+        balance
+    }
+
     pub fn qty_in(&self, bucket: &Bucket) -> Option<i64> {
         match bucket {
             Bucket::External => None,
@@ -751,6 +769,29 @@ fn pool_breaches(pool: &str, balance: &PoolBalance) -> Vec<Breach> {
         });
     }
     breaches
+}
+
+#[cfg(test)]
+mod from_buckets_tests {
+    use super::*;
+
+    #[test]
+    fn stored_bucket_rows_add_up_to_the_balance_they_describe() {
+        let balance = Balance::from_buckets([
+            (Bucket::QcPending, 3),
+            (Bucket::available(COMMON), 5),
+            (Bucket::allocated(COMMON), 2),
+            (Bucket::bad("DAMAGED"), 1),
+            (Bucket::Lost, 0),
+        ]);
+        assert_eq!(balance.good(), 7);
+        assert_eq!(balance.allocated(), 2);
+        assert_eq!(balance.available_in(COMMON), 5);
+        assert_eq!(balance.bad_total(), 1);
+        assert!(check_balance(&balance).is_empty());
+        let negative = Balance::from_buckets([(Bucket::Lost, -1)]);
+        assert_eq!(check_balance(&negative).len(), 1);
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod access;
 pub mod code;
 pub mod decimal;
 pub mod inventory;
+pub mod inward;
 pub mod masters;
 pub mod settings;
 pub mod sku;

@@ -25,6 +25,8 @@ enum Command {
     Serve(ServeArgs),
     /// Apply pending migrations and exit.
     Migrate(DatabaseArgs),
+    /// Verify every inventory invariant; print each breach; exit 1 on any.
+    Check(DatabaseArgs),
 }
 
 #[derive(Args, Clone)]
@@ -91,10 +93,15 @@ fn init_logs(format: LogFormat) {
 }
 
 async fn open(database: &DatabaseArgs) -> anyhow::Result<Store> {
+    open_with(database, true).await
+}
+
+/// Opens the database; `exclusive` takes the SQLite process lock (not needed to read).
+async fn open_with(database: &DatabaseArgs, exclusive: bool) -> anyhow::Result<Store> {
     let options = StoreOptions {
         max_connections: database.db_max_connections,
         acquire_timeout: Duration::from_secs(10),
-        exclusive: true,
+        exclusive,
     };
     let store = Store::connect(&database.database_url, &options)
         .await
@@ -168,8 +175,33 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// `oms check`: read-only, so it may run beside a serving process.
+async fn check(database: &DatabaseArgs) -> anyhow::Result<()> {
+    let store = open_with(database, false).await?;
+    let report = oms_app::check::run(&store)
+        .await
+        .context("reading the database")?;
+    store.close().await;
+    for breach in &report.breaches {
+        println!("BREACH {breach}");
+    }
+    println!(
+        "checked {} ledger rows, {} stock keys, {} inward lines: {} breaches",
+        report.ledger_rows,
+        report.keys,
+        report.inward_lines,
+        report.breaches.len()
+    );
+    if report.breaches.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("{} invariant breaches", report.breaches.len())
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Check(database) => check(&database).await,
         Command::Serve(args) => serve(args).await,
         Command::Migrate(database) => {
             init_logs(LogFormat::Text);

@@ -8,10 +8,13 @@
 
 pub mod channels;
 pub mod clients;
+pub mod inward;
 pub mod keys;
 mod migrations;
 pub mod partners;
+pub mod pools;
 pub mod skus;
+pub mod stock;
 pub mod warehouses;
 
 use std::fs::File;
@@ -25,9 +28,12 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use migrations::MIGRATION_NAMES;
+/// A connection inside a [`Tx`], for callers that compose several statements in one
+/// transaction.
+pub use sqlx::AnyConnection as Conn;
 
 /// A client's id: every client-scoped statement takes one, so no query can forget the wall.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClientId(pub i64);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +62,9 @@ pub enum StoreError {
     /// A foreign key or check constraint refused the write: a bug upstream, or a race.
     #[error("constraint violated: {0}")]
     Constraint(String),
+    /// A guarded write found less in a bucket or line than it needed: nothing was changed.
+    #[error("{bucket} holds less than {requested}")]
+    Insufficient { bucket: String, requested: i64 },
     /// PostgreSQL aborted the transaction for a serialization failure or deadlock; the
     /// whole transaction may be retried.
     #[error("transaction must be retried: {0}")]

@@ -25,10 +25,13 @@ macro_rules! embedded {
     };
 }
 
-const EMBEDDED: &[Embedded] = &[embedded!(1, "spine", "0001_spine.sql")];
+const EMBEDDED: &[Embedded] = &[
+    embedded!(1, "spine", "0001_spine.sql"),
+    embedded!(2, "inventory", "0002_inventory.sql"),
+];
 
 /// `NNNN_name.sql` for every migration, in order: what both folders must hold.
-pub const MIGRATION_NAMES: &[&str] = &["0001_spine.sql"];
+pub const MIGRATION_NAMES: &[&str] = &["0001_spine.sql", "0002_inventory.sql"];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {
     let migrations = EMBEDDED

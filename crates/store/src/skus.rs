@@ -154,6 +154,38 @@ pub async fn list<'e>(
     rows.iter().map(from_row).collect()
 }
 
+/// The ids of the client's SKUs among `codes`, by code; codes that are no SKU are absent.
+pub async fn ids_by_code(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    codes: &[&str],
+) -> StoreResult<std::collections::HashMap<String, i64>> {
+    let mut ids = std::collections::HashMap::with_capacity(codes.len());
+    for chunk in codes.chunks(UPSERT_ROWS_MAX) {
+        let list = match Placeholders::of(conn) {
+            Placeholders::Anonymous => vec!["?"; chunk.len()].join(", "),
+            Placeholders::Numbered => (2..chunk.len() + 2)
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let first = match Placeholders::of(conn) {
+            Placeholders::Anonymous => "?",
+            Placeholders::Numbered => "$1",
+        };
+        let sql =
+            format!("SELECT id, code FROM skus WHERE client_id = {first} AND code IN ({list})");
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(client.0);
+        for code in chunk {
+            query = query.bind(code.to_string());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            ids.insert(row.try_get("code")?, row.try_get("id")?);
+        }
+    }
+    Ok(ids)
+}
+
 pub async fn count<'e>(db: impl AnyExecutor<'e>, client: ClientId) -> StoreResult<i64> {
     const SQL: &str = "SELECT COUNT(*) AS n FROM skus WHERE client_id = $1";
     let row = sqlx::query(SQL).bind(client.0).fetch_one(db).await?;

@@ -3,6 +3,8 @@
 //! drift apart.
 
 pub mod clients;
+pub mod inventory;
+pub mod inward;
 pub mod masters;
 pub mod ops;
 pub mod settings;
@@ -69,6 +71,22 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(masters::put_customer, masters::get_customer))
         .routes(routes!(masters::list_customers))
         .routes(routes!(settings::get_settings, settings::put_settings))
+        .routes(routes!(
+            inward::create_inward_order,
+            inward::list_inward_orders
+        ))
+        .routes(routes!(inward::get_inward_order))
+        .routes(routes!(inward::grn))
+        .routes(routes!(inward::qc))
+        .routes(routes!(inward::close))
+        .routes(routes!(inventory::get_inventory))
+        .routes(routes!(inventory::get_ledger))
+        .routes(routes!(inventory::absolute))
+        .routes(routes!(inventory::lost))
+        .routes(routes!(inventory::found))
+        .routes(routes!(inventory::pool_movement))
+        .routes(routes!(inventory::put_pool, inventory::get_pool))
+        .routes(routes!(inventory::list_pools))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::metrics))
         .split_for_parts()

@@ -5,7 +5,6 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::IntoResponse;
-use oms_domain::access::Permission;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -34,7 +33,7 @@ fn kind_of(text: &str) -> ApiResult<UploadKind> {
 /// Validates the whole file first: on any bad row nothing is written and every bad row is
 /// listed (`{row, column, message}`, the header is row 1).
 #[utoipa::path(post, path = "/api/v1/uploads/{kind}", tag = "uploads", security(("bearer" = [])),
-    params(("kind" = String, Path, description = "skus, suppliers or customers")),
+    params(("kind" = String, Path, description = "skus, suppliers, customers, inward-orders or pool-movements")),
     request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = UploadOut), (status = 413, body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
@@ -44,12 +43,12 @@ pub async fn upload(
     ApiPath(kind): ApiPath<String>,
     request: Request,
 ) -> ApiResult<Json<UploadOut>> {
-    scope.require(Permission::WriteMasters)?;
     let kind = kind_of(&kind)?;
+    scope.require(kind.permission())?;
     let bytes = file_bytes(request).await?;
     let rows = upload::apply(
         &state.store,
-        scope.client,
+        &scope,
         kind,
         &bytes,
         state.limits.upload_rows_max,

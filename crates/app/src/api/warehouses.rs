@@ -168,9 +168,7 @@ pub async fn unmap_warehouse(
     ApiPath((client, warehouse)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (client, warehouse) = client_and_warehouse(&state, &client, &warehouse).await?;
-    let mut tx = state.store.begin_write().await?;
-    let removed = warehouses::unmap_from_client(tx.conn(), client, warehouse.id).await?;
-    tx.commit().await?;
+    let removed = service::unmap_warehouse(&state.store, client, &warehouse).await?;
     if removed {
         Ok(StatusCode::NO_CONTENT)
     } else {

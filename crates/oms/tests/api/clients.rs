@@ -15,7 +15,7 @@ on_both_backends!(
     operator_acts_on_a_client_through_x_client,
 );
 
-async fn operator_creates_clients_and_keys_shown_once(app: TestApp) {
+async fn operator_creates_clients_and_keys_shown_once(app: &TestApp) {
     let (status, body) = app
         .post(
             "/api/v1/clients",
@@ -101,7 +101,7 @@ async fn operator_creates_clients_and_keys_shown_once(app: TestApp) {
     assert_eq!(list["items"][0]["code"], "acme");
 }
 
-async fn client_keys_cannot_use_operator_routes(app: TestApp) {
+async fn client_keys_cannot_use_operator_routes(app: &TestApp) {
     let acme = app.client("acme").await;
     for token in [&acme.admin, &acme.support, &acme.integration] {
         let (status, body) = app.get("/api/v1/clients", token).await;
@@ -133,7 +133,7 @@ async fn client_keys_cannot_use_operator_routes(app: TestApp) {
     }
 }
 
-async fn another_clients_sku_answers_exactly_like_a_missing_one(app: TestApp) {
+async fn another_clients_sku_answers_exactly_like_a_missing_one(app: &TestApp) {
     let acme = app.client("acme").await;
     let globex = app.client("globex").await;
     let (status, body) = app
@@ -195,7 +195,7 @@ async fn another_clients_sku_answers_exactly_like_a_missing_one(app: TestApp) {
     assert_eq!(acme_sku["mrp"], 999.0);
 }
 
-async fn support_reads_but_changes_no_masters(app: TestApp) {
+async fn support_reads_but_changes_no_masters(app: &TestApp) {
     let acme = app.client("acme").await;
     app.put(
         "/api/v1/skus/TEE-1",
@@ -230,7 +230,7 @@ async fn support_reads_but_changes_no_masters(app: TestApp) {
     );
 }
 
-async fn missing_bad_and_revoked_tokens_are_refused(app: TestApp) {
+async fn missing_bad_and_revoked_tokens_are_refused(app: &TestApp) {
     let acme = app.client("acme").await;
     let (status, body) = app
         .call(Method::GET, "/api/v1/skus", None, None, None)
@@ -265,7 +265,7 @@ async fn missing_bad_and_revoked_tokens_are_refused(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "other keys keep working");
 }
 
-async fn operator_acts_on_a_client_through_x_client(app: TestApp) {
+async fn operator_acts_on_a_client_through_x_client(app: &TestApp) {
     app.client("acme").await;
     let body = json!({"name": "Tee", "mrp": 1});
     let (status, answer) = app

@@ -16,18 +16,23 @@ pub enum Db {
     Postgres,
 }
 
-/// Runs each named `async fn(TestApp)` once on SQLite and once on PostgreSQL.
+/// Runs each named `async fn(&TestApp)` once on SQLite and once on PostgreSQL, then
+/// checks every inventory invariant (`oms check`) on what the test left behind.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($test:ident),+ $(,)?) => {$(
         mod $test {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                super::$test($crate::helpers::TestApp::start($crate::helpers::Db::Sqlite).await).await;
+                let app = $crate::helpers::TestApp::start($crate::helpers::Db::Sqlite).await;
+                super::$test(&app).await;
+                app.assert_invariants().await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                super::$test($crate::helpers::TestApp::start($crate::helpers::Db::Postgres).await).await;
+                let app = $crate::helpers::TestApp::start($crate::helpers::Db::Postgres).await;
+                super::$test(&app).await;
+                app.assert_invariants().await;
             }
         }
     )+};
@@ -35,6 +40,7 @@ macro_rules! on_both_backends {
 
 pub struct TestApp {
     pub base: String,
+    database_url: String,
     pub http: reqwest::Client,
     pub store: Store,
     pub db: Db,
@@ -114,12 +120,28 @@ impl TestApp {
         });
         TestApp {
             base,
+            database_url,
             http: reqwest::Client::new(),
             store,
             db,
             _dir: dir,
             _shutdown: shutdown,
         }
+    }
+
+    /// The URL of the database the server runs on.
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
+    /// Every invariant of DESIGN.md §4 holds on the database.
+    pub async fn assert_invariants(&self) {
+        let report = oms_app::check::run(&self.store).await.expect("check runs");
+        assert!(
+            report.breaches.is_empty(),
+            "invariant breaches: {:#?}",
+            report.breaches
+        );
     }
 
     /// Sends a request; answers the status and the JSON body (`Null` when there is none).

@@ -14,7 +14,7 @@ on_both_backends!(
     bad_input_is_refused_with_the_error_shape_and_changes_nothing,
 );
 
-async fn warehouses_are_created_updated_and_seen_by_mapped_clients_only(app: TestApp) {
+async fn warehouses_are_created_updated_and_seen_by_mapped_clients_only(app: &TestApp) {
     let acme = app.client("acme").await;
     let globex = app.client("globex").await;
     let body = json!({"name": "Bengaluru 1", "type": "WAREHOUSE", "pincode": "560001",
@@ -94,7 +94,7 @@ async fn warehouses_are_created_updated_and_seen_by_mapped_clients_only(app: Tes
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
 }
 
-async fn skus_are_created_updated_and_searched_page_by_page(app: TestApp) {
+async fn skus_are_created_updated_and_searched_page_by_page(app: &TestApp) {
     let acme = app.client("acme").await;
     let (status, sku) = app
         .put(
@@ -166,7 +166,7 @@ async fn skus_are_created_updated_and_searched_page_by_page(app: TestApp) {
     );
 }
 
-async fn sku_attributes_follow_the_clients_configuration(app: TestApp) {
+async fn sku_attributes_follow_the_clients_configuration(app: &TestApp) {
     let acme = app.client("acme").await;
     let (status, settings) = app
         .put("/api/v1/settings", &acme.admin, json!({"sku_attributes": [
@@ -243,7 +243,7 @@ async fn sku_attributes_follow_the_clients_configuration(app: TestApp) {
     );
 }
 
-async fn suppliers_customers_and_channels_round_trip(app: TestApp) {
+async fn suppliers_customers_and_channels_round_trip(app: &TestApp) {
     let acme = app.client("acme").await;
     let supplier = json!({"name": "Tiruppur Knits", "address": "Tiruppur", "pincode": "641601",
                           "gstin": "33aaaca1234a1z5", "phone": "+91 98450 12345", "email": "ops@knits.in"});
@@ -308,7 +308,7 @@ async fn suppliers_customers_and_channels_round_trip(app: TestApp) {
     );
 }
 
-async fn bad_input_is_refused_with_the_error_shape_and_changes_nothing(app: TestApp) {
+async fn bad_input_is_refused_with_the_error_shape_and_changes_nothing(app: &TestApp) {
     let acme = app.client("acme").await;
     let url = format!("{}/api/v1/skus/TEE-1", app.base);
 

@@ -14,7 +14,7 @@ on_both_backends!(
     the_oms_binary_serves_migrates_and_guards_its_sqlite_file,
 );
 
-async fn health_metrics_and_openapi_answer(app: TestApp) {
+async fn health_metrics_and_openapi_answer(app: &TestApp) {
     let (status, _) = app.call(Method::GET, "/healthz", None, None, None).await;
     assert_eq!(status, StatusCode::OK);
     app.client("acme").await;
@@ -89,7 +89,7 @@ async fn wait_healthy(http: &reqwest::Client, base: &str) {
     panic!("oms at {base} never became healthy");
 }
 
-async fn the_oms_binary_serves_migrates_and_guards_its_sqlite_file(app: TestApp) {
+async fn the_oms_binary_serves_migrates_and_guards_its_sqlite_file(app: &TestApp) {
     // A database of its own, not the one the in-process server holds.
     let dir = tempfile::tempdir().expect("dir");
     let url = fresh_database(app.db, dir.path()).await;

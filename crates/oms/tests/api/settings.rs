@@ -12,7 +12,7 @@ on_both_backends!(
     only_client_admin_changes_settings,
 );
 
-async fn settings_start_from_defaults_and_change_field_by_field(app: TestApp) {
+async fn settings_start_from_defaults_and_change_field_by_field(app: &TestApp) {
     let acme = app.client("acme").await;
     let (status, settings) = app.get("/api/v1/settings", &acme.support).await;
     assert_eq!(status, StatusCode::OK, "{settings}");
@@ -57,7 +57,7 @@ async fn settings_start_from_defaults_and_change_field_by_field(app: TestApp) {
     );
 }
 
-async fn invalid_settings_are_refused_whole(app: TestApp) {
+async fn invalid_settings_are_refused_whole(app: &TestApp) {
     let acme = app.client("acme").await;
     let (status, body) = app
         .put(
@@ -101,7 +101,7 @@ async fn invalid_settings_are_refused_whole(app: TestApp) {
     assert_eq!(settings["sku_attributes"], json!([]));
 }
 
-async fn only_client_admin_changes_settings(app: TestApp) {
+async fn only_client_admin_changes_settings(app: &TestApp) {
     let acme = app.client("acme").await;
     for token in [&acme.support, &acme.integration] {
         let (status, body) = app

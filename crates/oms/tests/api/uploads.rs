@@ -21,7 +21,7 @@ async fn sku_count(app: &TestApp, token: &str) -> usize {
     page["items"].as_array().map(Vec::len).unwrap_or_default()
 }
 
-async fn a_file_with_bad_rows_is_refused_whole_with_every_bad_row_listed(app: TestApp) {
+async fn a_file_with_bad_rows_is_refused_whole_with_every_bad_row_listed(app: &TestApp) {
     let acme = app.client("acme").await;
     app.put(
         "/api/v1/settings",
@@ -66,7 +66,7 @@ async fn a_file_with_bad_rows_is_refused_whole_with_every_bad_row_listed(app: Te
         ]
     );
     assert_eq!(
-        sku_count(&app, &acme.admin).await,
+        sku_count(app, &acme.admin).await,
         0,
         "nothing of a refused file is written"
     );
@@ -106,10 +106,10 @@ async fn a_file_with_bad_rows_is_refused_whole_with_every_bad_row_listed(app: Te
     assert_eq!(error["details"][0]["row"], 2);
     let (status, body) = app.upload("pallets", &acme.admin, "code\n").await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
-    assert_eq!(sku_count(&app, &acme.admin).await, 2);
+    assert_eq!(sku_count(app, &acme.admin).await, 2);
 }
 
-async fn multipart_uploads_and_templates_work(app: TestApp) {
+async fn multipart_uploads_and_templates_work(app: &TestApp) {
     let acme = app.client("acme").await;
     let form = reqwest::multipart::Form::new().part(
         "file",
@@ -127,7 +127,7 @@ async fn multipart_uploads_and_templates_work(app: TestApp) {
     assert_eq!(response.status(), StatusCode::OK);
     let body: serde_json::Value = response.json().await.expect("JSON");
     assert_eq!(body["rows"], 2);
-    assert_eq!(sku_count(&app, &acme.admin).await, 2);
+    assert_eq!(sku_count(app, &acme.admin).await, 2);
 
     let template = app
         .http
@@ -141,7 +141,7 @@ async fn multipart_uploads_and_templates_work(app: TestApp) {
     assert!(header.starts_with("code,name,mrp,price"), "{header}");
 }
 
-async fn partner_uploads_create_and_update(app: TestApp) {
+async fn partner_uploads_create_and_update(app: &TestApp) {
     let acme = app.client("acme").await;
     let csv =
         "code,name,pincode,phone,email\nS1,Knits,641601,+91 98450 12345,a@b.in\nS2,Weaves,,,\n";
@@ -176,7 +176,7 @@ async fn partner_uploads_create_and_update(app: TestApp) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
-async fn a_hundred_thousand_sku_rows_upload_in_one_go(app: TestApp) {
+async fn a_hundred_thousand_sku_rows_upload_in_one_go(app: &TestApp) {
     let acme = app.client("acme").await;
     let rows = 100_000;
     let mut csv = String::from("code,name,mrp,price,tax_rate,hsn,weight_grams\n");

@@ -1,0 +1,136 @@
+//! `oms check`: every invariant of DESIGN.md §4 that the data so far can break, verified on
+//! the whole database. Balances must equal the replay of the ledger; no bucket is negative
+//! and no pool has more allocated than it holds; inward lines keep their arithmetic; no row
+//! points at another client's rows.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use oms_domain::inventory::{Balance, Bucket, Movement, MovementKind, check_balance};
+use oms_domain::settings::ClientSettings;
+use oms_store::stock::{self, StockKey};
+use oms_store::{Store, StoreResult, inward};
+
+/// Ledger rows read per query while replaying.
+const REPLAY_BATCH_ROWS: i64 = 10_000;
+
+/// What was checked, and every breach found.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub ledger_rows: u64,
+    pub keys: u64,
+    pub inward_lines: u64,
+    pub breaches: Vec<String>,
+}
+
+fn key_name(key: &StockKey) -> String {
+    format!(
+        "client {} warehouse {} sku {}",
+        key.client.0, key.warehouse, key.sku
+    )
+}
+
+/// Runs every check; a breach is a finding, not an error.
+pub async fn run(store: &Store) -> StoreResult<Report> {
+    let mut report = Report::default();
+    let replayed = replay(store, &mut report).await?;
+    compare_balances(store, &replayed, &mut report).await?;
+    check_inward_lines(store, &mut report).await?;
+    report
+        .breaches
+        .extend(stock::foreign_client_rows(store.pool()).await?);
+    Ok(report)
+}
+
+/// Replays the whole ledger, key by key, in id order.
+async fn replay(store: &Store, report: &mut Report) -> StoreResult<BTreeMap<StockKey, Balance>> {
+    let mut balances: BTreeMap<StockKey, Balance> = BTreeMap::new();
+    let mut after = 0;
+    loop {
+        let rows = stock::ledger_batch(store.pool(), after, REPLAY_BATCH_ROWS).await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        for row in rows {
+            report.ledger_rows += 1;
+            let movement = parse_movement(&row.kind, &row.from_bucket, &row.to_bucket, row.qty);
+            let movement = match movement {
+                Ok(movement) => movement,
+                Err(problem) => {
+                    report
+                        .breaches
+                        .push(format!("ledger row {}: {problem}", row.id));
+                    continue;
+                }
+            };
+            let balance = balances.entry(row.key).or_default();
+            if let Err(e) = balance.apply(&movement) {
+                report.breaches.push(format!(
+                    "ledger row {} at {} cannot be replayed: {e}",
+                    row.id,
+                    key_name(&row.key)
+                ));
+            }
+        }
+    }
+    Ok(balances)
+}
+
+fn parse_movement(kind: &str, from: &str, to: &str, qty: i64) -> Result<Movement, String> {
+    let kind: MovementKind = kind.parse().map_err(|e| format!("{e}"))?;
+    let from: Bucket = from.parse().map_err(|e| format!("{e}"))?;
+    let to: Bucket = to.parse().map_err(|e| format!("{e}"))?;
+    Movement::new(kind, from, to, qty).map_err(|e| e.to_string())
+}
+
+/// Stored balances against the replay, and the bucket rules on what is stored.
+async fn compare_balances(
+    store: &Store,
+    replayed: &BTreeMap<StockKey, Balance>,
+    report: &mut Report,
+) -> StoreResult<()> {
+    let mut stored_rows: BTreeMap<StockKey, Vec<(Bucket, i64)>> = BTreeMap::new();
+    for (key, bucket, qty) in stock::all_buckets(store.pool()).await? {
+        match bucket.parse::<Bucket>() {
+            Ok(bucket) => stored_rows.entry(key).or_default().push((bucket, qty)),
+            Err(e) => report
+                .breaches
+                .push(format!("stock row at {}: {e}", key_name(&key))),
+        }
+    }
+    let keys: BTreeSet<StockKey> = stored_rows.keys().chain(replayed.keys()).copied().collect();
+    report.keys = keys.len() as u64;
+    let empty = Balance::default();
+    for key in keys {
+        let stored = Balance::from_buckets(stored_rows.remove(&key).unwrap_or_default());
+        for breach in check_balance(&stored) {
+            report
+                .breaches
+                .push(format!("{}: {breach}", key_name(&key)));
+        }
+        let replay = replayed.get(&key).unwrap_or(&empty);
+        if &stored != replay {
+            report.breaches.push(format!(
+                "{}: stored balance {stored:?} differs from the ledger's replay {replay:?}",
+                key_name(&key)
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn check_inward_lines(store: &Store, report: &mut Report) -> StoreResult<()> {
+    let mut excess_of: BTreeMap<String, bool> = BTreeMap::new();
+    for (settings, order_code, sku, line) in inward::all_lines(store.pool()).await? {
+        report.inward_lines += 1;
+        let excess_allowed = *excess_of.entry(settings.clone()).or_insert_with(|| {
+            serde_json::from_str::<ClientSettings>(&settings)
+                .map(|s| s.excess_grn_allowed)
+                .unwrap_or(false)
+        });
+        for breach in line.breaches(excess_allowed) {
+            report
+                .breaches
+                .push(format!("inward order {order_code} line {sku}: {breach}"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,459 @@
+//! Stock outside inward orders: pools and pool movements, lost and found, absolute counts
+//! from an external WMS, and the inventory and ledger views.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use oms_domain::code::Code;
+use oms_domain::inventory::{Balance, Bucket, COMMON, Movement, StockError, plan_absolute};
+use oms_domain::inward::{LINE_QTY_MAX, line_qty};
+use oms_domain::masters::NAME_CHARS_MAX;
+use oms_domain::validation::{FieldError, Problems, required_text};
+use oms_store::stock::{self, BucketRow, LedgerEntry, StockKey};
+use oms_store::{ClientId, Conn, Store, StoreError, channels, pools, skus, warehouses};
+
+use crate::auth::Scope;
+use crate::clock::now_micros;
+use crate::error::{ApiError, ApiResult};
+use crate::fields::Fields;
+use crate::service::refuse_unknown;
+
+/// Items in one absolute-count request.
+pub const ABSOLUTE_ITEMS_MAX: usize = 10_000;
+pub const NOTE_CHARS_MAX: usize = 500;
+
+// ---------- pools ----------
+
+/// Creates or updates a named pool tied to channels; `COMMON` always exists and is not
+/// written.
+pub async fn put_pool(
+    store: &Store,
+    client: ClientId,
+    code: &Code,
+    fields: &Fields,
+) -> ApiResult<(pools::PoolRow, bool)> {
+    if code.as_str() == COMMON {
+        return Err(ApiError::invalid_field(
+            "code",
+            "COMMON always exists and takes no settings",
+        ));
+    }
+    refuse_unknown(fields, &["name", "channels[]"], &[]).map_err(ApiError::invalid)?;
+    let mut problems = Problems::new();
+    let name = problems.take(
+        "name",
+        required_text(fields.get("name").as_deref(), NAME_CHARS_MAX),
+    );
+    let codes = fields.texts("channels");
+    let mut tx = store.begin_write().await?;
+    let mut seen = BTreeSet::new();
+    for (index, channel) in codes.iter().enumerate() {
+        let field = format!("channels[{index}]");
+        if !seen.insert(channel.as_str()) {
+            problems.add(field, format!("{channel} is named twice"));
+        } else if channels::find(tx.conn(), client, channel).await?.is_none() {
+            problems.add(field, format!("{channel} is not a channel of this client"));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::invalid(problems.into_vec()));
+    }
+    let json = serde_json::to_string(&codes).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let name = name.unwrap_or_default();
+    let created =
+        pools::upsert(tx.conn(), client, code.as_str(), &name, &json, now_micros()).await?;
+    let row = pools::find(tx.conn(), client, code.as_str())
+        .await?
+        .ok_or_else(|| ApiError::Internal("pool vanished after upsert".into()))?;
+    tx.commit().await?;
+    Ok((row, created))
+}
+
+/// Whether `pool` is a pool of the client: `COMMON` or a named one.
+async fn pool_exists(conn: &mut Conn, client: ClientId, pool: &str) -> ApiResult<bool> {
+    Ok(pool == COMMON || pools::find(conn, client, pool).await?.is_some())
+}
+
+// ---------- movements at one key ----------
+
+/// The (warehouse, sku) of a request, resolved to a stock key, or the problems found.
+async fn resolve_key(
+    conn: &mut Conn,
+    client: ClientId,
+    warehouse: Option<String>,
+    sku: Option<String>,
+    field_prefix: &str,
+    problems: &mut Problems,
+) -> ApiResult<Option<StockKey>> {
+    let warehouse_field = format!("{field_prefix}warehouse");
+    let sku_field = format!("{field_prefix}sku");
+    let warehouse = problems.take(&warehouse_field, Code::required(warehouse.as_deref()));
+    let sku = problems.take(&sku_field, Code::required(sku.as_deref()));
+    let warehouse_id = match &warehouse {
+        Some(code) => match warehouses::find_mapped(&mut *conn, client, code.as_str()).await? {
+            Some(row) => Some(row.id),
+            None => {
+                problems.add(
+                    &warehouse_field,
+                    format!("{code} is not a warehouse of this client"),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    let sku_id = match &sku {
+        Some(code) => match skus::find(&mut *conn, client, code.as_str()).await? {
+            Some(row) => Some(row.id),
+            None => {
+                problems.add(&sku_field, format!("{code} is not a SKU of this client"));
+                None
+            }
+        },
+        None => None,
+    };
+    Ok(match (warehouse_id, sku_id) {
+        (Some(warehouse), Some(sku)) => Some(StockKey {
+            client,
+            warehouse,
+            sku,
+        }),
+        _ => None,
+    })
+}
+
+/// Maps a refused guarded write to the answer a user understands.
+fn insufficient(error: StoreError) -> ApiError {
+    match error {
+        StoreError::Insufficient { bucket, requested } => ApiError::Conflict(format!(
+            "{bucket} holds less than {requested}: nothing was moved"
+        )),
+        other => other.into(),
+    }
+}
+
+/// Applies one movement at one key in its own transaction; answers the balance after.
+async fn move_one(
+    store: &Store,
+    scope: &Scope,
+    fields: &Fields,
+    known: &[&str],
+    build: impl FnOnce(&mut Problems, &Fields) -> Option<(Movement, &'static str, Option<String>)>,
+    check_pools: &[&str],
+) -> ApiResult<Balance> {
+    refuse_unknown(fields, known, &[]).map_err(ApiError::invalid)?;
+    let mut problems = Problems::new();
+    let mut tx = store.begin_write().await?;
+    let key = resolve_key(
+        tx.conn(),
+        scope.client,
+        fields.get("warehouse"),
+        fields.get("sku"),
+        "",
+        &mut problems,
+    )
+    .await?;
+    for name in check_pools {
+        if let Some(pool) = fields.get(name)
+            && Code::parse(&pool).is_ok()
+            && !pool_exists(tx.conn(), scope.client, &pool).await?
+        {
+            problems.add(*name, format!("{pool} is not a pool of this client"));
+        }
+    }
+    let movement = build(&mut problems, fields);
+    let (Some(key), Some((movement, reference, note)), true) = (key, movement, problems.is_empty())
+    else {
+        return Err(ApiError::invalid(problems.into_vec()));
+    };
+    let entry = LedgerEntry {
+        reference,
+        note: note.as_deref(),
+        actor: &scope.actor,
+        at: now_micros(),
+    };
+    stock::apply(tx.conn(), key, &movement, &entry)
+        .await
+        .map_err(insufficient)?;
+    let balance = stock::balance(tx.conn(), key).await?;
+    tx.commit().await?;
+    Ok(balance)
+}
+
+fn movement_field(
+    problems: &mut Problems,
+    field: &str,
+    movement: Result<Movement, oms_domain::inventory::MovementError>,
+) -> Option<Movement> {
+    problems.take(field, movement.map_err(|e| e.to_string()))
+}
+
+fn note(problems: &mut Problems, fields: &Fields) -> Option<String> {
+    problems.take(
+        "reason",
+        required_text(fields.get("reason").as_deref(), NOTE_CHARS_MAX),
+    )
+}
+
+/// Marks available units lost: `{warehouse, sku, qty, reason, pool?}` (pool COMMON when absent).
+pub async fn mark_lost(store: &Store, scope: &Scope, fields: &Fields) -> ApiResult<Balance> {
+    move_one(
+        store,
+        scope,
+        fields,
+        &["warehouse", "sku", "qty", "reason", "pool"],
+        |problems, fields| {
+            let qty = problems.take("qty", line_qty(fields.get("qty").as_deref()))?;
+            let reason = note(problems, fields)?;
+            let pool = fields.get("pool").unwrap_or_else(|| COMMON.to_owned());
+            let movement = movement_field(problems, "pool", Movement::mark_lost(&pool, qty))?;
+            Some((movement, "lost", Some(reason)))
+        },
+        &["pool"],
+    )
+    .await
+}
+
+/// Brings lost units back as available in COMMON: `{warehouse, sku, qty, reason}`.
+pub async fn mark_found(store: &Store, scope: &Scope, fields: &Fields) -> ApiResult<Balance> {
+    move_one(
+        store,
+        scope,
+        fields,
+        &["warehouse", "sku", "qty", "reason"],
+        |problems, fields| {
+            let qty = problems.take("qty", line_qty(fields.get("qty").as_deref()))?;
+            let reason = note(problems, fields)?;
+            let movement = movement_field(problems, "qty", Movement::found(qty))?;
+            Some((movement, "found", Some(reason)))
+        },
+        &[],
+    )
+    .await
+}
+
+pub const POOL_MOVEMENT_FIELDS: &[&str] = &["warehouse", "sku", "from_pool", "to_pool", "qty"];
+
+/// Moves available units between pools: `{warehouse, sku, from_pool, to_pool, qty}`.
+pub async fn move_between_pools(
+    store: &Store,
+    scope: &Scope,
+    fields: &Fields,
+) -> ApiResult<Balance> {
+    move_one(
+        store,
+        scope,
+        fields,
+        POOL_MOVEMENT_FIELDS,
+        pool_movement,
+        &["from_pool", "to_pool"],
+    )
+    .await
+}
+
+fn pool_movement(
+    problems: &mut Problems,
+    fields: &Fields,
+) -> Option<(Movement, &'static str, Option<String>)> {
+    let from = problems.take(
+        "from_pool",
+        Code::required(fields.get("from_pool").as_deref()),
+    );
+    let to = problems.take("to_pool", Code::required(fields.get("to_pool").as_deref()));
+    let qty = problems.take("qty", line_qty(fields.get("qty").as_deref()));
+    let (from, to, qty) = (from?, to?, qty?);
+    if from == to {
+        problems.add("to_pool", "must differ from from_pool");
+        return None;
+    }
+    let movement = movement_field(
+        problems,
+        "to_pool",
+        Movement::pool_move(from.as_str(), to.as_str(), qty),
+    )?;
+    Some((movement, "pool-movement", None))
+}
+
+/// Applies a file of pool movements in one transaction: all rows or none. Answers the
+/// number of rows, or the problems per row index (0-based).
+pub async fn move_between_pools_all(
+    store: &Store,
+    scope: &Scope,
+    rows: &[Fields],
+) -> ApiResult<Result<usize, Vec<(usize, Vec<FieldError>)>>> {
+    let mut tx = store.begin_write().await?;
+    let mut errors = Vec::new();
+    let at = now_micros();
+    let entry = LedgerEntry {
+        reference: "pool-movement",
+        note: None,
+        actor: &scope.actor,
+        at,
+    };
+    for (index, fields) in rows.iter().enumerate() {
+        let mut problems = Problems::new();
+        let key = resolve_key(
+            tx.conn(),
+            scope.client,
+            fields.get("warehouse"),
+            fields.get("sku"),
+            "",
+            &mut problems,
+        )
+        .await?;
+        for name in ["from_pool", "to_pool"] {
+            if let Some(pool) = fields.get(name)
+                && Code::parse(&pool).is_ok()
+                && !pool_exists(tx.conn(), scope.client, &pool).await?
+            {
+                problems.add(name, format!("{pool} is not a pool of this client"));
+            }
+        }
+        let movement = pool_movement(&mut problems, fields);
+        if let (Some(key), Some((movement, _, _)), true) = (key, movement, problems.is_empty()) {
+            // Later rows see earlier rows' effect, as they would one after another.
+            if let Err(error) = stock::apply(tx.conn(), key, &movement, &entry).await {
+                match error {
+                    StoreError::Insufficient { bucket, requested } => {
+                        problems.add("qty", format!("{bucket} holds less than {requested}"));
+                    }
+                    other => return Err(other.into()),
+                }
+            }
+        }
+        if !problems.is_empty() {
+            errors.push((index, problems.into_vec()));
+        }
+    }
+    if !errors.is_empty() {
+        return Ok(Err(errors));
+    }
+    tx.commit().await?;
+    Ok(Ok(rows.len()))
+}
+
+// ---------- absolute counts ----------
+
+/// Sets counted good stock from an external WMS: `{warehouse, items: [{sku, good}]}`. The
+/// difference is booked as adjustments on available stock; a count below what is allocated
+/// is refused (422), as is the whole request with it, so a sync never half-applies.
+pub async fn absolute(
+    store: &Store,
+    scope: &Scope,
+    fields: &Fields,
+) -> ApiResult<Vec<(String, Balance)>> {
+    refuse_unknown(fields, &["warehouse", "items[].sku", "items[].good"], &[])
+        .map_err(ApiError::invalid)?;
+    let items = fields.items("items");
+    let mut problems = Problems::new();
+    if items.is_empty() {
+        problems.add("items", "at least one item is needed");
+    }
+    if items.len() > ABSOLUTE_ITEMS_MAX {
+        return Err(ApiError::invalid_field(
+            "items",
+            format!("at most {ABSOLUTE_ITEMS_MAX} items"),
+        ));
+    }
+    let mut tx = store.begin_write().await?;
+    let mut planned = Vec::with_capacity(items.len());
+    let mut seen = BTreeSet::new();
+    for (index, item) in items.iter().enumerate() {
+        let prefix = format!("items[{index}].");
+        let key = resolve_key(
+            tx.conn(),
+            scope.client,
+            fields.get("warehouse"),
+            item.get("sku"),
+            &prefix,
+            &mut problems,
+        )
+        .await?;
+        let good_field = format!("{prefix}good");
+        let counted = problems.take(&good_field, counted_good(item.get("good").as_deref()));
+        let sku = item.get("sku").unwrap_or_default();
+        if !seen.insert(sku.clone()) {
+            problems.add(format!("{prefix}sku"), format!("{sku} is counted twice"));
+            continue;
+        }
+        if let (Some(key), Some(counted)) = (key, counted) {
+            let balance = stock::balance(tx.conn(), key).await?;
+            match plan_absolute(&balance, counted) {
+                Ok(movements) => planned.push((sku, key, movements)),
+                Err(StockError::BelowAllocated { counted, allocated }) => problems.add(
+                    good_field,
+                    format!("counted {counted} is below the {allocated} units allocated to orders; cancel or ship those first"),
+                ),
+                Err(other) => problems.add(good_field, other.to_string()),
+            }
+        }
+    }
+    // A warehouse problem repeats once per item; say it once.
+    let mut said = BTreeSet::new();
+    let errors: Vec<FieldError> = problems
+        .into_vec()
+        .into_iter()
+        .filter(|e| said.insert((e.field.clone(), e.message.clone())))
+        .collect();
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let entry = LedgerEntry {
+        reference: "absolute",
+        note: None,
+        actor: &scope.actor,
+        at: now_micros(),
+    };
+    let mut after = Vec::with_capacity(planned.len());
+    for (sku, key, movements) in planned {
+        for movement in &movements {
+            stock::apply(tx.conn(), key, movement, &entry)
+                .await
+                .map_err(insufficient)?;
+        }
+        after.push((sku, stock::balance(tx.conn(), key).await?));
+    }
+    tx.commit().await?;
+    Ok(after)
+}
+
+fn counted_good(text: Option<&str>) -> Result<i64, String> {
+    let text = text
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or("is required")?;
+    let good: i64 = text
+        .parse()
+        .map_err(|_| format!("must be a whole number, got {text:?}"))?;
+    if !(0..=LINE_QTY_MAX * 1000).contains(&good) {
+        return Err(format!("must be between 0 and {}", LINE_QTY_MAX * 1000));
+    }
+    Ok(good)
+}
+
+// ---------- views ----------
+
+/// The buckets of one (warehouse, sku), as the inventory view shows them.
+pub struct InventoryRow {
+    pub warehouse: String,
+    pub sku: String,
+    pub balance: Balance,
+}
+
+/// Groups stored bucket rows (ordered by SKU then warehouse) into one row per key.
+pub fn inventory_rows(rows: Vec<BucketRow>) -> Vec<InventoryRow> {
+    let mut grouped: BTreeMap<(String, String), Vec<(Bucket, i64)>> = BTreeMap::new();
+    for row in rows {
+        grouped
+            .entry((row.sku, row.warehouse))
+            .or_default()
+            .push((row.bucket, row.qty));
+    }
+    grouped
+        .into_iter()
+        .map(|((sku, warehouse), buckets)| InventoryRow {
+            warehouse,
+            sku,
+            balance: Balance::from_buckets(buckets),
+        })
+        .collect()
+}

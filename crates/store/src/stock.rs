@@ -1,0 +1,366 @@
+//! Stock buckets and the ledger. A movement is two guarded statements and a ledger row in
+//! the caller's transaction: the source bucket falls only if it holds enough (checked in
+//! the `UPDATE` itself, rows affected counted), the target rises, the ledger remembers why.
+
+use oms_domain::inventory::{Balance, Bucket, Movement};
+use sqlx::{AnyConnection, AnyExecutor, Row};
+
+use crate::{ClientId, StoreError, StoreResult};
+
+/// One inventory key: (client, warehouse, sku).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StockKey {
+    pub client: ClientId,
+    pub warehouse: i64,
+    pub sku: i64,
+}
+
+/// Why a movement happened, who made it, and when.
+#[derive(Debug, Clone)]
+pub struct LedgerEntry<'a> {
+    /// The document that caused it: `inward:PO-1`, `absolute`, `pool-movement`, `lost`.
+    pub reference: &'a str,
+    pub note: Option<&'a str>,
+    pub actor: &'a str,
+    pub at: i64,
+}
+
+/// Applies `movement` at `key` and records it; [`StoreError::Insufficient`] when the
+/// source bucket holds less than the movement's quantity.
+pub async fn apply(
+    conn: &mut AnyConnection,
+    key: StockKey,
+    movement: &Movement,
+    entry: &LedgerEntry<'_>,
+) -> StoreResult<()> {
+    const TAKE: &str = "UPDATE stock SET qty = qty - $5 \
+                        WHERE client_id = $1 AND warehouse_id = $2 AND sku_id = $3 \
+                        AND bucket = $4 AND qty >= $5";
+    const GIVE: &str = "INSERT INTO stock (client_id, warehouse_id, sku_id, bucket, qty) \
+                        VALUES ($1, $2, $3, $4, $5) \
+                        ON CONFLICT (client_id, warehouse_id, sku_id, bucket) \
+                        DO UPDATE SET qty = stock.qty + excluded.qty";
+    const RECORD: &str = "INSERT INTO ledger (client_id, warehouse_id, sku_id, from_bucket, \
+                          to_bucket, qty, kind, reference, note, actor, at) \
+                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+    let qty = movement.qty();
+    let from = movement.from().to_string();
+    let to = movement.to().to_string();
+    if *movement.from() != Bucket::External {
+        let taken = sqlx::query(TAKE)
+            .bind(key.client.0)
+            .bind(key.warehouse)
+            .bind(key.sku)
+            .bind(&from)
+            .bind(qty)
+            .execute(&mut *conn)
+            .await?;
+        if taken.rows_affected() != 1 {
+            return Err(StoreError::Insufficient {
+                bucket: from,
+                requested: qty,
+            });
+        }
+    }
+    if *movement.to() != Bucket::External {
+        sqlx::query(GIVE)
+            .bind(key.client.0)
+            .bind(key.warehouse)
+            .bind(key.sku)
+            .bind(&to)
+            .bind(qty)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query(RECORD)
+        .bind(key.client.0)
+        .bind(key.warehouse)
+        .bind(key.sku)
+        .bind(from)
+        .bind(to)
+        .bind(qty)
+        .bind(movement.kind().as_str())
+        .bind(entry.reference)
+        .bind(entry.note)
+        .bind(entry.actor)
+        .bind(entry.at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+fn bucket_of(text: &str) -> StoreResult<Bucket> {
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("stock bucket: {e}")))
+}
+
+/// The stored balance at `key`.
+pub async fn balance<'e>(db: impl AnyExecutor<'e>, key: StockKey) -> StoreResult<Balance> {
+    const SQL: &str = "SELECT bucket, qty FROM stock \
+                       WHERE client_id = $1 AND warehouse_id = $2 AND sku_id = $3";
+    let rows = sqlx::query(SQL)
+        .bind(key.client.0)
+        .bind(key.warehouse)
+        .bind(key.sku)
+        .fetch_all(db)
+        .await?;
+    let mut buckets = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let bucket: String = row.try_get("bucket")?;
+        buckets.push((bucket_of(&bucket)?, row.try_get::<i64, _>("qty")?));
+    }
+    Ok(Balance::from_buckets(buckets))
+}
+
+/// One stored bucket with the codes of its warehouse and SKU.
+#[derive(Debug, Clone)]
+pub struct BucketRow {
+    pub warehouse: String,
+    pub sku: String,
+    pub bucket: Bucket,
+    pub qty: i64,
+}
+
+/// The client's stock rows for one page of SKU codes (those after `after`, at most
+/// `skus_max` SKUs), optionally one SKU and one warehouse; ordered by SKU then warehouse.
+/// Answers the rows and whether more SKUs follow.
+pub async fn page<'e, E>(
+    db: E,
+    client: ClientId,
+    sku: &str,
+    warehouse: &str,
+    after: &str,
+    skus_max: i64,
+) -> StoreResult<(Vec<BucketRow>, bool)>
+where
+    E: AnyExecutor<'e> + Copy,
+{
+    const CODES: &str = "SELECT DISTINCT s.code FROM stock st \
+                         JOIN skus s ON s.id = st.sku_id \
+                         JOIN warehouses w ON w.id = st.warehouse_id \
+                         WHERE st.client_id = $1 AND s.code > $2 \
+                         AND ($3 = '' OR s.code = $3) AND ($4 = '' OR w.code = $4) \
+                         ORDER BY s.code LIMIT $5";
+    const ROWS: &str = "SELECT w.code AS warehouse, s.code AS sku, st.bucket, st.qty FROM stock st \
+                        JOIN skus s ON s.id = st.sku_id \
+                        JOIN warehouses w ON w.id = st.warehouse_id \
+                        WHERE st.client_id = $1 AND s.code >= $2 AND s.code <= $3 \
+                        AND ($4 = '' OR w.code = $4) \
+                        ORDER BY s.code, w.code, st.bucket";
+    let codes = sqlx::query(CODES)
+        .bind(client.0)
+        .bind(after)
+        .bind(sku)
+        .bind(warehouse)
+        .bind(skus_max + 1)
+        .fetch_all(db)
+        .await?;
+    let mut codes: Vec<String> = codes
+        .iter()
+        .map(|r| r.try_get("code"))
+        .collect::<Result<_, _>>()?;
+    let more = codes.len() as i64 > skus_max;
+    codes.truncate(usize::try_from(skus_max).unwrap_or(0));
+    let (Some(first), Some(last)) = (codes.first(), codes.last()) else {
+        return Ok((Vec::new(), false));
+    };
+    let rows = sqlx::query(ROWS)
+        .bind(client.0)
+        .bind(first)
+        .bind(last)
+        .bind(warehouse)
+        .fetch_all(db)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let bucket: String = row.try_get("bucket")?;
+        out.push(BucketRow {
+            warehouse: row.try_get("warehouse")?,
+            sku: row.try_get("sku")?,
+            bucket: bucket_of(&bucket)?,
+            qty: row.try_get("qty")?,
+        });
+    }
+    Ok((out, more))
+}
+
+#[derive(Debug, Clone)]
+pub struct LedgerRow {
+    pub id: i64,
+    pub warehouse: String,
+    pub sku: String,
+    pub from_bucket: String,
+    pub to_bucket: String,
+    pub qty: i64,
+    pub kind: String,
+    pub reference: String,
+    pub note: Option<String>,
+    pub actor: String,
+    pub at: i64,
+}
+
+/// The client's ledger rows after id `after`, oldest first, optionally for one SKU and one
+/// warehouse.
+pub async fn ledger<'e>(
+    db: impl AnyExecutor<'e>,
+    client: ClientId,
+    sku: &str,
+    warehouse: &str,
+    after: i64,
+    limit: i64,
+) -> StoreResult<Vec<LedgerRow>> {
+    const SQL: &str = "SELECT l.id, w.code AS warehouse, s.code AS sku, l.from_bucket, \
+                       l.to_bucket, l.qty, l.kind, l.reference, l.note, l.actor, l.at \
+                       FROM ledger l JOIN skus s ON s.id = l.sku_id \
+                       JOIN warehouses w ON w.id = l.warehouse_id \
+                       WHERE l.client_id = $1 AND l.id > $2 \
+                       AND ($3 = '' OR s.code = $3) AND ($4 = '' OR w.code = $4) \
+                       ORDER BY l.id LIMIT $5";
+    let rows = sqlx::query(SQL)
+        .bind(client.0)
+        .bind(after)
+        .bind(sku)
+        .bind(warehouse)
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(LedgerRow {
+                id: row.try_get("id")?,
+                warehouse: row.try_get("warehouse")?,
+                sku: row.try_get("sku")?,
+                from_bucket: row.try_get("from_bucket")?,
+                to_bucket: row.try_get("to_bucket")?,
+                qty: row.try_get("qty")?,
+                kind: row.try_get("kind")?,
+                reference: row.try_get("reference")?,
+                note: row.try_get("note")?,
+                actor: row.try_get("actor")?,
+                at: row.try_get("at")?,
+            })
+        })
+        .collect()
+}
+
+/// Whether the client holds any stock or ledger rows at the warehouse.
+pub async fn warehouse_in_use<'e>(
+    db: impl AnyExecutor<'e>,
+    client: ClientId,
+    warehouse: i64,
+) -> StoreResult<bool> {
+    const SQL: &str = "SELECT COUNT(*) AS n FROM ( \
+                       SELECT 1 AS one FROM ledger WHERE client_id = $1 AND warehouse_id = $2 \
+                       UNION ALL \
+                       SELECT 1 AS one FROM inward_orders WHERE client_id = $1 AND warehouse_id = $2 \
+                       ) used";
+    let row = sqlx::query(SQL)
+        .bind(client.0)
+        .bind(warehouse)
+        .fetch_one(db)
+        .await?;
+    Ok(row.try_get::<i64, _>("n")? > 0)
+}
+
+/// For `oms check`: every stored bucket row, by key.
+pub async fn all_buckets<'e>(
+    db: impl AnyExecutor<'e>,
+) -> StoreResult<Vec<(StockKey, String, i64)>> {
+    const SQL: &str = "SELECT client_id, warehouse_id, sku_id, bucket, qty FROM stock";
+    let rows = sqlx::query(SQL).fetch_all(db).await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                StockKey {
+                    client: ClientId(row.try_get("client_id")?),
+                    warehouse: row.try_get("warehouse_id")?,
+                    sku: row.try_get("sku_id")?,
+                },
+                row.try_get("bucket")?,
+                row.try_get("qty")?,
+            ))
+        })
+        .collect()
+}
+
+/// One ledger row as `oms check` replays it.
+#[derive(Debug, Clone)]
+pub struct Replayed {
+    pub id: i64,
+    pub key: StockKey,
+    pub kind: String,
+    pub from_bucket: String,
+    pub to_bucket: String,
+    pub qty: i64,
+}
+
+/// For `oms check`: ledger rows after id `after`, in id order, `limit` at a time.
+pub async fn ledger_batch<'e>(
+    db: impl AnyExecutor<'e>,
+    after: i64,
+    limit: i64,
+) -> StoreResult<Vec<Replayed>> {
+    const SQL: &str = "SELECT id, client_id, warehouse_id, sku_id, kind, from_bucket, to_bucket, qty \
+                       FROM ledger WHERE id > $1 ORDER BY id LIMIT $2";
+    let rows = sqlx::query(SQL)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Replayed {
+                id: row.try_get("id")?,
+                key: StockKey {
+                    client: ClientId(row.try_get("client_id")?),
+                    warehouse: row.try_get("warehouse_id")?,
+                    sku: row.try_get("sku_id")?,
+                },
+                kind: row.try_get("kind")?,
+                from_bucket: row.try_get("from_bucket")?,
+                to_bucket: row.try_get("to_bucket")?,
+                qty: row.try_get("qty")?,
+            })
+        })
+        .collect()
+}
+
+/// For `oms check`: rows whose client differs from the client of a row they reference
+/// (DESIGN §4 item 6), described one per line.
+pub async fn foreign_client_rows<'e, E>(db: E) -> StoreResult<Vec<String>>
+where
+    E: AnyExecutor<'e> + Copy,
+{
+    const CHECKS: [(&str, &str); 5] = [
+        (
+            "stock rows whose SKU belongs to another client",
+            "SELECT COUNT(*) AS n FROM stock st JOIN skus s ON s.id = st.sku_id WHERE s.client_id <> st.client_id",
+        ),
+        (
+            "ledger rows whose SKU belongs to another client",
+            "SELECT COUNT(*) AS n FROM ledger l JOIN skus s ON s.id = l.sku_id WHERE s.client_id <> l.client_id",
+        ),
+        (
+            "inward lines whose SKU belongs to another client",
+            "SELECT COUNT(*) AS n FROM inward_lines il JOIN skus s ON s.id = il.sku_id WHERE s.client_id <> il.client_id",
+        ),
+        (
+            "inward lines whose order belongs to another client",
+            "SELECT COUNT(*) AS n FROM inward_lines il JOIN inward_orders o ON o.id = il.inward_order_id \
+          WHERE o.client_id <> il.client_id",
+        ),
+        (
+            "stock rows at a warehouse not mapped to their client",
+            "SELECT COUNT(*) AS n FROM stock st LEFT JOIN client_warehouses cw \
+          ON cw.client_id = st.client_id AND cw.warehouse_id = st.warehouse_id WHERE cw.client_id IS NULL",
+        ),
+    ];
+    let mut breaches = Vec::new();
+    for (what, sql) in CHECKS {
+        let n: i64 = sqlx::query(sql).fetch_one(db).await?.try_get("n")?;
+        if n > 0 {
+            breaches.push(format!("{n} {what}"));
+        }
+    }
+    Ok(breaches)
+}
