@@ -6,9 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use oms_domain::inventory::{Balance, Bucket, Movement, MovementKind, check_balance};
+use oms_domain::order::LineCounts;
 use oms_domain::settings::ClientSettings;
 use oms_store::stock::{self, StockKey};
-use oms_store::{Store, StoreResult, inward};
+use oms_store::{Store, StoreResult, inward, orders};
 
 /// Ledger rows read per query while replaying.
 const REPLAY_BATCH_ROWS: i64 = 10_000;
@@ -19,6 +20,7 @@ pub struct Report {
     pub ledger_rows: u64,
     pub keys: u64,
     pub inward_lines: u64,
+    pub order_lines: u64,
     pub breaches: Vec<String>,
 }
 
@@ -35,6 +37,8 @@ pub async fn run(store: &Store) -> StoreResult<Report> {
     let replayed = replay(store, &mut report).await?;
     compare_balances(store, &replayed, &mut report).await?;
     check_inward_lines(store, &mut report).await?;
+    check_order_lines(store, &mut report).await?;
+    check_allocated_stock(store, &mut report).await?;
     report
         .breaches
         .extend(stock::foreign_client_rows(store.pool()).await?);
@@ -130,6 +134,78 @@ async fn check_inward_lines(store: &Store, report: &mut Report) -> StoreResult<(
             report
                 .breaches
                 .push(format!("inward order {order_code} line {sku}: {breach}"));
+        }
+    }
+    Ok(())
+}
+
+/// DESIGN §4 item 4: every order line's counts are ≥ 0 and add up to what was ordered, and
+/// its allocated count equals its live allocations.
+async fn check_order_lines(store: &Store, report: &mut Report) -> StoreResult<()> {
+    let live = orders::live_allocated_by_line(store.pool()).await?;
+    for (order_code, line_id, id, ordered, allocated, shipped, cancelled) in
+        orders::all_line_counts(store.pool()).await?
+    {
+        report.order_lines += 1;
+        let counts = LineCounts {
+            ordered,
+            allocated,
+            shipped,
+            cancelled,
+        };
+        for breach in counts.breaches() {
+            report
+                .breaches
+                .push(format!("order {order_code} line {line_id}: {breach}"));
+        }
+        let bound = live.get(&id).copied().unwrap_or(0);
+        if bound != allocated {
+            report.breaches.push(format!(
+                "order {order_code} line {line_id}: allocated {allocated} but its live allocations hold {bound}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// DESIGN §4 item 3: the allocated buckets at every key equal the live allocations there.
+async fn check_allocated_stock(store: &Store, report: &mut Report) -> StoreResult<()> {
+    let mut expected: BTreeMap<(StockKey, String), i64> = BTreeMap::new();
+    for (client, warehouse, sku, bucket, qty) in orders::live_allocations(store.pool()).await? {
+        let stock_bucket = match bucket.strip_prefix("BAD:") {
+            Some(reason) => format!("ALLOCATED_BAD:{reason}"),
+            None => format!("ALLOCATED:{bucket}"),
+        };
+        expected.insert(
+            (
+                StockKey {
+                    client,
+                    warehouse,
+                    sku,
+                },
+                stock_bucket,
+            ),
+            qty,
+        );
+    }
+    let mut stored: BTreeMap<(StockKey, String), i64> = BTreeMap::new();
+    for (key, bucket, qty) in stock::all_buckets(store.pool()).await? {
+        if bucket.starts_with("ALLOCATED") && qty != 0 {
+            stored.insert((key, bucket), qty);
+        }
+    }
+    let keys: BTreeSet<&(StockKey, String)> = expected.keys().chain(stored.keys()).collect();
+    for key in keys {
+        let (want, have) = (
+            expected.get(key).copied().unwrap_or(0),
+            stored.get(key).copied().unwrap_or(0),
+        );
+        if want != have {
+            report.breaches.push(format!(
+                "{} {}: stock holds {have} allocated, live allocations {want}",
+                key_name(&key.0),
+                key.1
+            ));
         }
     }
     Ok(())

@@ -107,6 +107,9 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Conflict(message) => ApiError::Conflict(message),
+            StoreError::Insufficient { bucket, requested } => ApiError::Conflict(format!(
+                "{bucket} holds less than {requested}: the stock changed, retry"
+            )),
             StoreError::Retry(message) => ApiError::Unavailable(message),
             other => ApiError::Internal(other.to_string()),
         }

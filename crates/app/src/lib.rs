@@ -10,6 +10,7 @@ pub mod fields;
 pub mod service;
 pub mod telemetry;
 pub mod upload;
+pub mod workers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,8 @@ pub struct Limits {
     pub upload_bytes_max: usize,
     pub upload_rows_max: usize,
     pub request_timeout: Duration,
+    /// How often the allocator retries waiting orders when nothing wakes it sooner.
+    pub allocation_interval: Duration,
 }
 
 impl Default for Limits {
@@ -32,6 +35,7 @@ impl Default for Limits {
             upload_bytes_max: 128 * 1024 * 1024,
             upload_rows_max: 1_000_000,
             request_timeout: Duration::from_secs(60),
+            allocation_interval: Duration::from_secs(30),
         }
     }
 }
@@ -43,6 +47,8 @@ pub struct AppState {
     /// SHA-256 of the operator token; `None` leaves the operator routes closed.
     pub admin_token_hash: Option<String>,
     pub limits: Arc<Limits>,
+    /// Wakes the allocator when stock arrives or is freed.
+    pub allocator: workers::AllocatorWake,
 }
 
 impl AppState {
@@ -51,18 +57,26 @@ impl AppState {
             store,
             admin_token_hash: admin_token.map(auth::token_hash),
             limits: Arc::new(limits),
+            allocator: workers::AllocatorWake::default(),
         }
     }
 }
 
-/// Serves the OMS on `listener` until `shutdown` completes.
+/// Serves the OMS on `listener`, with its background workers, until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let allocator = workers::spawn_allocator(
+        state.store.clone(),
+        state.allocator.clone(),
+        state.limits.allocation_interval,
+    );
     let router = api::router(state);
-    axum::serve(listener, router)
+    let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    allocator.abort();
+    served
 }

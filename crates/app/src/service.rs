@@ -2,7 +2,9 @@
 //! and commits. Edges (the JSON API and uploads) call these with [`Fields`], so a JSON body
 //! and a CSV row go through the same validation.
 
+pub mod allocate;
 pub mod inward;
+pub mod orders;
 pub mod stock;
 
 use oms_domain::code::Code;

@@ -29,7 +29,10 @@
 //! | `ALLOCATE`           | `AVAILABLE:<p>`      | `ALLOCATED:<p>`       | allocation never changes pool |
 //! | `DEALLOCATE`         | `ALLOCATED:<p>`      | `AVAILABLE:<p>`       | seller cancellation or undo gives units back to the pool they came from |
 //! | `SHIP`               | `ALLOCATED:<p>`      | `SHIPPED`             | only allocated units leave; good and allocated fall together |
-//! | `RTO_RETURN`         | `BAD:<reason>`       | `SHIPPED`             | an `RTO` outward order (DESIGN §1, §5) sends bad stock back to its supplier |
+//! | `ALLOCATE`           | `BAD:<r>`            | `ALLOCATED_BAD:<r>`   | an `RTO` order (DESIGN §1, §5) reserves bad stock to send back to its supplier |
+//! | `DEALLOCATE`         | `ALLOCATED_BAD:<r>`  | `BAD:<r>`             | |
+//! | `SHIP`               | `ALLOCATED_BAD:<r>`  | `SHIPPED`             | |
+//! | `RTO_RETURN`         | `BAD:<reason>`       | `SHIPPED`             | bad stock sent back without an order |
 //!
 //! Release to the WMS moves no stock (units stay allocated until shipped), and a stock
 //! transfer is a `SHIP` at one warehouse and a `GRN` at the other, so neither has a kind.
@@ -67,6 +70,8 @@ pub enum Bucket {
     Allocated(String),
     /// QC-failed units, per reason.
     Bad(String),
+    /// Bad units reserved by an `RTO` order, per reason.
+    AllocatedBad(String),
     Lost,
     /// Cumulative: units that left the warehouse.
     Shipped,
@@ -88,7 +93,10 @@ impl Bucket {
     /// The pool code or QC-fail reason this bucket names, if any.
     pub fn name(&self) -> Option<&str> {
         match self {
-            Self::Available(name) | Self::Allocated(name) | Self::Bad(name) => Some(name),
+            Self::Available(name)
+            | Self::Allocated(name)
+            | Self::Bad(name)
+            | Self::AllocatedBad(name) => Some(name),
             Self::External | Self::QcPending | Self::Lost | Self::Shipped => None,
         }
     }
@@ -108,6 +116,7 @@ impl fmt::Display for Bucket {
             Self::Available(pool) => write!(f, "AVAILABLE:{pool}"),
             Self::Allocated(pool) => write!(f, "ALLOCATED:{pool}"),
             Self::Bad(reason) => write!(f, "BAD:{reason}"),
+            Self::AllocatedBad(reason) => write!(f, "ALLOCATED_BAD:{reason}"),
             Self::Lost => f.write_str("LOST"),
             Self::Shipped => f.write_str("SHIPPED"),
         }
@@ -145,6 +154,7 @@ impl FromStr for Bucket {
             "AVAILABLE" => Ok(Self::Available(name.to_owned())),
             "ALLOCATED" => Ok(Self::Allocated(name.to_owned())),
             "BAD" => Ok(Self::Bad(name.to_owned())),
+            "ALLOCATED_BAD" => Ok(Self::AllocatedBad(name.to_owned())),
             _ => Err(error()),
         }
     }
@@ -218,21 +228,23 @@ impl MovementKind {
     /// Whether this kind may move units from `from` to `to`: the movement table in the
     /// module documentation. Names inside buckets are checked by [`Movement::new`].
     pub fn allows(self, from: &Bucket, to: &Bucket) -> bool {
-        use Bucket::{Allocated, Available, Bad, External, Lost, QcPending, Shipped};
+        use Bucket::{Allocated, AllocatedBad, Available, Bad, External, Lost, QcPending, Shipped};
         match (self, from, to) {
             (Self::Grn, External, QcPending)
             | (Self::QcFail, QcPending, Bad(_))
             | (Self::LostInQc, QcPending, Lost)
             | (Self::MarkLost, Available(_), Lost)
             | (Self::AbsoluteAdjustment, Available(_), External)
-            | (Self::Ship, Allocated(_), Shipped)
+            | (Self::Ship, Allocated(_) | AllocatedBad(_), Shipped)
             | (Self::RtoReturn, Bad(_), Shipped) => true,
             (Self::QcPass, QcPending, Available(pool))
             | (Self::Found, Lost, Available(pool))
             | (Self::AbsoluteAdjustment, External, Available(pool)) => pool == COMMON,
             (Self::PoolMove, Available(a), Available(b)) => a != b,
             (Self::Allocate, Available(a), Allocated(b))
-            | (Self::Deallocate, Allocated(a), Available(b)) => a == b,
+            | (Self::Deallocate, Allocated(a), Available(b))
+            | (Self::Allocate, Bad(a), AllocatedBad(b))
+            | (Self::Deallocate, AllocatedBad(a), Bad(b)) => a == b,
             _ => false,
         }
     }
@@ -409,6 +421,22 @@ impl Movement {
         Self::new(MovementKind::Ship, from, Bucket::Shipped, qty)
     }
 
+    /// An `RTO` order reserves bad units of `reason`.
+    pub fn allocate_bad(reason: &str, qty: i64) -> Result<Self, MovementError> {
+        let (from, to) = (Bucket::bad(reason), Bucket::AllocatedBad(reason.to_owned()));
+        Self::new(MovementKind::Allocate, from, to, qty)
+    }
+
+    pub fn deallocate_bad(reason: &str, qty: i64) -> Result<Self, MovementError> {
+        let (from, to) = (Bucket::AllocatedBad(reason.to_owned()), Bucket::bad(reason));
+        Self::new(MovementKind::Deallocate, from, to, qty)
+    }
+
+    pub fn ship_bad(reason: &str, qty: i64) -> Result<Self, MovementError> {
+        let from = Bucket::AllocatedBad(reason.to_owned());
+        Self::new(MovementKind::Ship, from, Bucket::Shipped, qty)
+    }
+
     pub fn rto_return(reason: &str, qty: i64) -> Result<Self, MovementError> {
         let from = Bucket::bad(reason);
         Self::new(MovementKind::RtoReturn, from, Bucket::Shipped, qty)
@@ -477,6 +505,9 @@ impl PoolBalance {
 pub struct Balance {
     pub qc_pending: i64,
     pub bad: BTreeMap<String, i64>,
+    /// Bad units reserved by `RTO` orders, per reason (not part of `bad`).
+    #[serde(default)]
+    pub allocated_bad: BTreeMap<String, i64>,
     pub lost: i64,
     pub shipped: i64,
     pub pools: BTreeMap<String, PoolBalance>,
@@ -485,6 +516,12 @@ pub struct Balance {
 impl PartialEq for Balance {
     fn eq(&self, other: &Self) -> bool {
         let bad = |b: &Self| b.bad.clone().into_iter().filter(|(_, qty)| *qty != 0);
+        let allocated_bad = |b: &Self| {
+            b.allocated_bad
+                .clone()
+                .into_iter()
+                .filter(|(_, qty)| *qty != 0)
+        };
         let pools = |b: &Self| {
             b.pools
                 .clone()
@@ -495,6 +532,7 @@ impl PartialEq for Balance {
             && self.lost == other.lost
             && self.shipped == other.shipped
             && bad(self).eq(bad(other))
+            && allocated_bad(self).eq(allocated_bad(other))
             && pools(self).eq(pools(other))
     }
 }
@@ -530,7 +568,12 @@ impl Balance {
     /// Every unit this key has ever held and not given back to `External`: the sum of all
     /// buckets (allocated units are counted once, inside good).
     pub fn total(&self) -> i64 {
-        self.qc_pending + self.good() + self.bad_total() + self.lost + self.shipped
+        self.qc_pending
+            + self.good()
+            + self.bad_total()
+            + self.allocated_bad.values().sum::<i64>()
+            + self.lost
+            + self.shipped
     }
 
     /// Units in `bucket`, or `None` for `External`, which has no balance.
@@ -549,6 +592,9 @@ impl Balance {
                     entry.allocated += qty;
                 }
                 Bucket::Bad(reason) => *balance.bad.entry(reason).or_default() += qty,
+                Bucket::AllocatedBad(reason) => {
+                    *balance.allocated_bad.entry(reason).or_default() += qty;
+                }
                 Bucket::Lost => balance.lost += qty,
                 Bucket::Shipped => balance.shipped += qty,
             }
@@ -563,6 +609,9 @@ impl Balance {
             Bucket::Available(pool) => Some(self.available_in(pool)),
             Bucket::Allocated(pool) => Some(self.allocated_in(pool)),
             Bucket::Bad(reason) => Some(self.bad.get(reason).copied().unwrap_or(0)),
+            Bucket::AllocatedBad(reason) => {
+                Some(self.allocated_bad.get(reason).copied().unwrap_or(0))
+            }
             Bucket::Lost => Some(self.lost),
             Bucket::Shipped => Some(self.shipped),
         }
@@ -586,6 +635,7 @@ impl Balance {
             next.put(&movement.to, movement.qty)?;
         }
         next.bad.retain(|_, qty| *qty != 0);
+        next.allocated_bad.retain(|_, qty| *qty != 0);
         next.pools.retain(|_, pool| *pool != PoolBalance::default());
         // Movements that check their source cannot break a sound balance; if one did,
         // the bug is here, not in the caller.
@@ -616,6 +666,9 @@ impl Balance {
                 pool.allocated -= qty;
             }
             Bucket::Bad(reason) => *self.bad.entry(reason.clone()).or_default() -= qty,
+            Bucket::AllocatedBad(reason) => {
+                *self.allocated_bad.entry(reason.clone()).or_default() -= qty;
+            }
             Bucket::Lost => self.lost -= qty,
             Bucket::Shipped => self.shipped -= qty,
         }
@@ -642,6 +695,10 @@ impl Balance {
             }
             Bucket::Bad(reason) => {
                 let held = self.bad.entry(reason.clone()).or_default();
+                *held = add(*held)?;
+            }
+            Bucket::AllocatedBad(reason) => {
+                let held = self.allocated_bad.entry(reason.clone()).or_default();
                 *held = add(*held)?;
             }
             Bucket::Lost => self.lost = add(self.lost)?,
@@ -734,7 +791,13 @@ pub fn check_balance(balance: &Balance) -> Vec<Breach> {
     let bad = balance
         .bad
         .iter()
-        .map(|(reason, qty)| (Bucket::Bad(reason.clone()), *qty));
+        .map(|(reason, qty)| (Bucket::Bad(reason.clone()), *qty))
+        .chain(
+            balance
+                .allocated_bad
+                .iter()
+                .map(|(reason, qty)| (Bucket::AllocatedBad(reason.clone()), *qty)),
+        );
     let mut breaches: Vec<Breach> = scalars
         .into_iter()
         .chain(bad)
@@ -774,6 +837,36 @@ fn pool_breaches(pool: &str, balance: &PoolBalance) -> Vec<Breach> {
 #[cfg(test)]
 mod from_buckets_tests {
     use super::*;
+
+    #[test]
+    fn an_rto_order_reserves_bad_stock_and_ships_it() {
+        let mut balance = Balance::from_buckets([(Bucket::bad("DAMAGED"), 3)]);
+        balance
+            .apply(&Movement::allocate_bad("DAMAGED", 2).unwrap())
+            .unwrap();
+        assert_eq!(balance.bad_total(), 1);
+        assert_eq!(balance.allocated_bad["DAMAGED"], 2);
+        assert!(
+            balance
+                .apply(&Movement::allocate_bad("DAMAGED", 2).unwrap())
+                .is_err()
+        );
+        balance
+            .apply(&Movement::ship_bad("DAMAGED", 1).unwrap())
+            .unwrap();
+        balance
+            .apply(&Movement::deallocate_bad("DAMAGED", 1).unwrap())
+            .unwrap();
+        assert_eq!(
+            (balance.bad_total(), balance.shipped, balance.total()),
+            (2, 1, 3)
+        );
+        assert!(check_balance(&balance).is_empty());
+        assert_eq!(
+            "ALLOCATED_BAD:DAMAGED".parse::<Bucket>().unwrap(),
+            Bucket::AllocatedBad("DAMAGED".into())
+        );
+    }
 
     #[test]
     fn stored_bucket_rows_add_up_to_the_balance_they_describe() {
@@ -1421,6 +1514,7 @@ mod tests {
         let balance = Balance {
             qc_pending: -1,
             bad: BTreeMap::from([(DAMAGED.to_owned(), -2), ("EXPIRED".to_owned(), 4)]),
+            allocated_bad: BTreeMap::new(),
             lost: -3,
             shipped: -4,
             pools: BTreeMap::from([
@@ -1643,6 +1737,7 @@ mod tests {
                 Balance {
                     qc_pending: self.qc_pending,
                     bad: bad.collect(),
+                    allocated_bad: BTreeMap::new(),
                     lost: self.lost,
                     shipped: self.shipped,
                     pools: pools.collect(),

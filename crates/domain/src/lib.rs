@@ -4,11 +4,13 @@
 //! and decides; the store writes what the domain decided.
 
 pub mod access;
+pub mod allocation;
 pub mod code;
 pub mod decimal;
 pub mod inventory;
 pub mod inward;
 pub mod masters;
+pub mod order;
 pub mod settings;
 pub mod sku;
 pub mod validation;

@@ -186,10 +186,11 @@ async fn check(database: &DatabaseArgs) -> anyhow::Result<()> {
         println!("BREACH {breach}");
     }
     println!(
-        "checked {} ledger rows, {} stock keys, {} inward lines: {} breaches",
+        "checked {} ledger rows, {} stock keys, {} inward lines, {} order lines: {} breaches",
         report.ledger_rows,
         report.keys,
         report.inward_lines,
+        report.order_lines,
         report.breaches.len()
     );
     if report.breaches.is_empty() {

@@ -11,6 +11,7 @@ pub mod clients;
 pub mod inward;
 pub mod keys;
 mod migrations;
+pub mod orders;
 pub mod partners;
 pub mod pools;
 pub mod skus;

@@ -258,6 +258,7 @@ pub async fn absolute(
     let fields = fields_of(&body)?;
     let warehouse = fields.get("warehouse").unwrap_or_default();
     let after = service::absolute(&state.store, &scope, &fields).await?;
+    state.allocator.wake();
     Ok(Json(
         after
             .into_iter()
@@ -323,6 +324,7 @@ pub async fn found(
     scope.require(Permission::MoveStock)?;
     let fields = fields_of(&body)?;
     let balance = service::mark_found(&state.store, &scope, &fields).await?;
+    state.allocator.wake();
     Ok(answer_balance(&fields, balance).await)
 }
 
@@ -349,6 +351,7 @@ pub async fn pool_movement(
     scope.require(Permission::MoveStock)?;
     let fields = fields_of(&body)?;
     let balance = service::move_between_pools(&state.store, &scope, &fields).await?;
+    state.allocator.wake();
     Ok(answer_balance(&fields, balance).await)
 }
 

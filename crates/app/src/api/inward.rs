@@ -247,11 +247,11 @@ pub async fn qc(
 ) -> ApiResult<Json<InwardOrderOut>> {
     scope.require(Permission::MoveStock)?;
     let code = path_code("order_code", &code)?;
-    Ok(Json(
-        service::quality_check(&state.store, &scope, code.as_str(), &fields_of(&body)?)
-            .await?
-            .into(),
-    ))
+    let view =
+        service::quality_check(&state.store, &scope, code.as_str(), &fields_of(&body)?).await?;
+    // QC-passed units are new available stock: waiting orders may take them now.
+    state.allocator.wake();
+    Ok(Json(view.into()))
 }
 
 /// Closes the order to further GRN and QC; closing again changes nothing.

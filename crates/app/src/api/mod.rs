@@ -7,6 +7,7 @@ pub mod inventory;
 pub mod inward;
 pub mod masters;
 pub mod ops;
+pub mod orders;
 pub mod settings;
 pub mod uploads;
 pub mod warehouses;
@@ -87,6 +88,10 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(inventory::pool_movement))
         .routes(routes!(inventory::put_pool, inventory::get_pool))
         .routes(routes!(inventory::list_pools))
+        .routes(routes!(orders::create_order, orders::search_orders))
+        .routes(routes!(orders::get_order))
+        .routes(routes!(orders::allocate_order))
+        .routes(routes!(orders::run_allocation))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::metrics))
         .split_for_parts()

@@ -54,6 +54,9 @@ pub async fn upload(
         state.limits.upload_rows_max,
     )
     .await?;
+    if kind == upload::UploadKind::PoolMovements {
+        state.allocator.wake();
+    }
     Ok(Json(UploadOut { rows }))
 }
 

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, ClientKeys, TestApp, assert_error};
+use crate::helpers::{ADMIN_TOKEN, ClientKeys, TestApp, assert_error, join_all};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -902,7 +902,7 @@ async fn concurrent_grns_never_receive_more_than_ordered(app: &TestApp) {
         let body = json!({"lines": [{"sku": "TEE", "qty": 1}]});
         requests.push(app.post("/api/v1/inward-orders/PO-1/grn", &acme.integration, body));
     }
-    let answers = futures_join_all(requests).await;
+    let answers = join_all(requests).await;
     let accepted = answers
         .iter()
         .filter(|(status, _)| *status == StatusCode::OK)
@@ -923,33 +923,6 @@ async fn concurrent_grns_never_receive_more_than_ordered(app: &TestApp) {
         inventory(app, &acme.admin, "TEE", "BLR1").await["qc_pending"],
         5
     );
-}
-
-/// Runs the futures concurrently on the test's runtime.
-async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(value) => *output = Some(value),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs
-        .into_iter()
-        .map(|o| o.expect("every future finished"))
-        .collect()
 }
 
 async fn oms_check_reports_a_tampered_balance(app: &TestApp) {

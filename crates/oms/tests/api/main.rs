@@ -6,5 +6,6 @@ mod clients;
 mod inventory;
 mod masters;
 mod operations;
+mod orders;
 mod settings;
 mod uploads;

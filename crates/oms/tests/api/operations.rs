@@ -70,6 +70,25 @@ fn oms(args: &[&str], database_url: &str) -> tokio::process::Command {
     command
 }
 
+/// Starts `oms serve` on `database_url` at a free port; answers the process and its base URL
+/// once it is healthy.
+pub async fn spawn_serve(database_url: &str) -> (tokio::process::Child, String) {
+    let port = free_port();
+    // A serving process logs for as long as it runs: its output goes nowhere, so a full pipe
+    // can never stall it.
+    let child = oms(
+        &["serve", "--listen", &format!("127.0.0.1:{port}")],
+        database_url,
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn oms serve");
+    let base = format!("http://127.0.0.1:{port}");
+    wait_healthy(&reqwest::Client::new(), &base).await;
+    (child, base)
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -134,10 +153,8 @@ async fn the_oms_binary_serves_migrates_and_guards_its_sqlite_file(app: &TestApp
             );
         }
         Db::Postgres => {
-            let mut second = second;
-            let _second = second.spawn().expect("spawn");
-            let second_base = format!("http://127.0.0.1:{second_port}");
-            wait_healthy(&app.http, &second_base).await;
+            drop(second);
+            let (_second, second_base) = spawn_serve(&url).await;
             // A client made through one instance is seen by the other.
             let created = app
                 .http

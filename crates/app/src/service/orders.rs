@@ -1,0 +1,345 @@
+//! Outward orders: idempotent ingestion with allocation in the same transaction, the read
+//! model, search, and allocation on demand.
+
+use oms_domain::code::Code;
+use oms_domain::order::{NewOrder, OrderDraft, OrderLineDraft, ShipToDraft};
+use oms_domain::validation::{FieldError, Problems};
+use oms_store::orders::{
+    self, AllocationRow, EventRow, Inserted, OrderLineRow, OrderRecord, OrderRow, ShipmentRow,
+};
+use oms_store::{ClientId, Conn, Store, channels, skus, warehouses};
+use sha2::{Digest, Sha256};
+
+use crate::auth::Scope;
+use crate::clock::{now_micros, parse_rfc3339};
+use crate::error::{ApiError, ApiResult};
+use crate::fields::Fields;
+use crate::service::allocate::{self, PassSummary};
+use crate::service::refuse_unknown;
+
+pub const ORDER_FIELDS: &[&str] = &[
+    "order_code",
+    "kind",
+    "channel",
+    "fulfilment_type",
+    "retry",
+    "dispatch_by",
+    "priority",
+    "warehouse",
+    "destination_warehouse",
+    "stock",
+    "ship_to.name",
+    "ship_to.address",
+    "ship_to.pincode",
+    "ship_to.phone",
+    "ship_to.email",
+    "ship_to.lat",
+    "ship_to.lon",
+    "lines[].line_id",
+    "lines[].sku",
+    "lines[].qty",
+    "lines[].price",
+];
+
+/// How often a transaction that lost a race for stock is run again before giving up.
+pub const RACE_ATTEMPTS_MAX: u32 = 5;
+
+pub fn order_draft(fields: &Fields) -> Result<OrderDraft, Vec<FieldError>> {
+    refuse_unknown(fields, ORDER_FIELDS, &[])?;
+    Ok(OrderDraft {
+        order_code: fields.get("order_code"),
+        kind: fields.get("kind"),
+        channel: fields.get("channel"),
+        fulfilment_type: fields.get("fulfilment_type"),
+        retry: fields.get("retry"),
+        dispatch_by: fields.get("dispatch_by"),
+        priority: fields.get("priority"),
+        warehouse: fields.get("warehouse"),
+        destination_warehouse: fields.get("destination_warehouse"),
+        stock: fields.get("stock"),
+        ship_to: ShipToDraft {
+            name: fields.get("ship_to.name"),
+            address: fields.get("ship_to.address"),
+            pincode: fields.get("ship_to.pincode"),
+            phone: fields.get("ship_to.phone"),
+            email: fields.get("ship_to.email"),
+            lat: fields.get("ship_to.lat"),
+            lon: fields.get("ship_to.lon"),
+        },
+        lines: fields
+            .items("lines")
+            .iter()
+            .map(|line| OrderLineDraft {
+                line_id: line.get("line_id"),
+                sku: line.get("sku"),
+                qty: line.get("qty"),
+                price: line.get("price"),
+            })
+            .collect(),
+    })
+}
+
+/// Validates an order's fields into a new order and its identity hash.
+pub fn validate(fields: &Fields) -> Result<(NewOrder, String), Vec<FieldError>> {
+    let order = order_draft(fields)?.validate(parse_rfc3339)?;
+    let canonical = serde_json::to_string(&order).unwrap_or_default();
+    let hash = hex::encode(Sha256::digest(canonical.as_bytes()));
+    Ok((order, hash))
+}
+
+/// The order's codes resolved to ids, or every code that names nothing of this client.
+async fn resolve(
+    conn: &mut Conn,
+    client: ClientId,
+    order: &NewOrder,
+) -> ApiResult<Result<(OrderRecord, Vec<(String, i64, i64, Option<i64>)>), Vec<FieldError>>> {
+    let mut problems = Problems::new();
+    let channel = channels::find(&mut *conn, client, order.channel.as_str()).await?;
+    if channel.is_none() {
+        problems.add(
+            "channel",
+            format!("{} is not a channel of this client", order.channel),
+        );
+    }
+    let mut mapped = Vec::new();
+    let named: [(&str, Option<&Code>); 2] = [
+        ("warehouse", order.warehouse.as_ref()),
+        (
+            "destination_warehouse",
+            order.destination_warehouse.as_ref(),
+        ),
+    ];
+    for (field, code) in named {
+        let id = match code {
+            None => None,
+            Some(code) => match warehouses::find_mapped(&mut *conn, client, code.as_str()).await? {
+                Some(row) => Some(row.id),
+                None => {
+                    problems.add(field, format!("{code} is not a warehouse of this client"));
+                    None
+                }
+            },
+        };
+        mapped.push(id);
+    }
+    let codes: Vec<&str> = order.lines.iter().map(|l| l.sku.as_str()).collect();
+    let sku_ids = skus::ids_by_code(conn, client, &codes).await?;
+    let mut lines = Vec::with_capacity(order.lines.len());
+    for (index, line) in order.lines.iter().enumerate() {
+        match sku_ids.get(line.sku.as_str()) {
+            Some(id) => lines.push((
+                line.line_id.as_str().to_owned(),
+                *id,
+                line.qty,
+                line.price_minor,
+            )),
+            None => problems.add(
+                format!("lines[{index}].sku"),
+                format!("{} is not a SKU of this client", line.sku),
+            ),
+        }
+    }
+    let (Some(channel), true) = (channel, problems.is_empty()) else {
+        return Ok(Err(problems.into_vec()));
+    };
+    let ship_to = order.ship_to.as_ref();
+    Ok(Ok((
+        OrderRecord {
+            channel_id: channel.id,
+            order_code: order.order_code.as_str().to_owned(),
+            kind: order.kind.as_str().to_owned(),
+            fulfilment_type: order.fulfilment_type.as_str().to_owned(),
+            retry: order.retry.as_str().to_owned(),
+            dispatch_by: order.dispatch_by,
+            priority: order.priority,
+            warehouse_id: mapped[0],
+            destination_warehouse_id: mapped[1],
+            stock: order.stock.as_str().to_owned(),
+            ship_name: ship_to.map(|s| s.name.clone()),
+            ship_address: ship_to.map(|s| s.address.clone()),
+            ship_pincode: ship_to.map(|s| s.pincode.clone()),
+            ship_phone: ship_to.and_then(|s| s.phone.clone()),
+            ship_email: ship_to.and_then(|s| s.email.clone()),
+            ship_lat: ship_to.and_then(|s| s.lat),
+            ship_lon: ship_to.and_then(|s| s.lon),
+        },
+        lines,
+    )))
+}
+
+/// Takes an order in: the same body again answers the stored order (`created` false), a
+/// different body under the same code is 409. A new order is allocated in the same
+/// transaction; if it keeps losing races for stock it is stored unallocated and the
+/// allocator retries it.
+pub async fn create(store: &Store, scope: &Scope, fields: &Fields) -> ApiResult<(OrderView, bool)> {
+    let (order, hash) = validate(fields).map_err(ApiError::invalid)?;
+    let mut allocate_now = true;
+    for attempt in 1..=RACE_ATTEMPTS_MAX + 1 {
+        let mut tx = store.begin_write().await?;
+        let (record, lines) = resolve(tx.conn(), scope.client, &order)
+            .await?
+            .map_err(ApiError::invalid)?;
+        let at = now_micros();
+        let id = match orders::insert(tx.conn(), scope.client, &record, &hash, &lines, at).await? {
+            Inserted::Exists { id, body_hash } if body_hash == hash => {
+                let view = view(tx.conn(), scope.client, id).await?;
+                return Ok((view, false));
+            }
+            Inserted::Exists { .. } => {
+                return Err(ApiError::Conflict(format!(
+                    "order {} exists in channel {} with a different body",
+                    order.order_code, order.channel
+                )));
+            }
+            Inserted::Created(id) => id,
+        };
+        if allocate_now {
+            match allocate::run(
+                tx.conn(),
+                scope.client,
+                allocate::Scope::Orders(&[id]),
+                &scope.actor,
+                at,
+            )
+            .await
+            {
+                Ok(_) => {}
+                Err(error) if is_race(&error) && attempt <= RACE_ATTEMPTS_MAX => continue,
+                Err(error) if is_race(&error) => {
+                    // Lost every race: keep the order, let the allocator retry it.
+                    allocate_now = false;
+                    tracing::warn!(order = %order.order_code, %error, "order stored unallocated after repeated races");
+                    continue;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        let view = view(tx.conn(), scope.client, id).await?;
+        tx.commit().await?;
+        return Ok((view, true));
+    }
+    Err(ApiError::Unavailable(
+        "the order could not be stored; retry".into(),
+    ))
+}
+
+/// Whether an error means the stock or a line changed under the transaction, so running
+/// it again may succeed.
+pub fn is_race(error: &ApiError) -> bool {
+    matches!(error, ApiError::Conflict(_) | ApiError::Unavailable(_))
+}
+
+/// An order with everything the API and the panel show.
+pub struct OrderView {
+    pub order: OrderRow,
+    pub lines: Vec<OrderLineRow>,
+    pub shipments: Vec<ShipmentRow>,
+    pub allocations: Vec<AllocationRow>,
+    pub events: Vec<EventRow>,
+}
+
+pub async fn view(conn: &mut Conn, client: ClientId, id: i64) -> ApiResult<OrderView> {
+    let order = orders::find_by_id(&mut *conn, client, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("order".into()))?;
+    Ok(OrderView {
+        lines: orders::lines(&mut *conn, client, id).await?,
+        shipments: orders::shipments(&mut *conn, client, id).await?,
+        allocations: orders::allocations(&mut *conn, client, id).await?,
+        events: orders::order_events(&mut *conn, client, id).await?,
+        order,
+    })
+}
+
+/// The order `code` of the client: with `channel` empty, the one order with that code in
+/// any channel (409 when several channels have it).
+pub async fn find(
+    conn: &mut Conn,
+    client: ClientId,
+    code: &str,
+    channel: &str,
+) -> ApiResult<OrderRow> {
+    let mut found = orders::find_by_code(&mut *conn, client, code, channel).await?;
+    match found.len() {
+        0 => Err(ApiError::NotFound(format!("order {code}"))),
+        1 => Ok(found.remove(0)),
+        _ => Err(ApiError::Conflict(format!(
+            "order {code} exists in several channels: name one with ?channel="
+        ))),
+    }
+}
+
+pub async fn get(
+    store: &Store,
+    client: ClientId,
+    code: &str,
+    channel: &str,
+) -> ApiResult<OrderView> {
+    let mut conn = store
+        .pool()
+        .acquire()
+        .await
+        .map_err(oms_store::StoreError::from)?;
+    let order = find(&mut conn, client, code, channel).await?;
+    view(&mut conn, client, order.id).await
+}
+
+/// Allocates one order now, whatever its retry setting.
+pub async fn allocate_one(
+    store: &Store,
+    scope: &Scope,
+    code: &str,
+    channel: &str,
+) -> ApiResult<OrderView> {
+    for attempt in 1..=RACE_ATTEMPTS_MAX {
+        let mut tx = store.begin_write().await?;
+        let order = find(tx.conn(), scope.client, code, channel).await?;
+        match allocate::run(
+            tx.conn(),
+            scope.client,
+            allocate::Scope::Orders(&[order.id]),
+            &scope.actor,
+            now_micros(),
+        )
+        .await
+        {
+            Ok(_) => {
+                let view = view(tx.conn(), scope.client, order.id).await?;
+                tx.commit().await?;
+                return Ok(view);
+            }
+            Err(error) if is_race(&error) && attempt < RACE_ATTEMPTS_MAX => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Err(ApiError::Unavailable(
+        "allocation kept racing; retry".into(),
+    ))
+}
+
+/// One allocation pass over every open order of the client.
+pub async fn run_pass(
+    store: &Store,
+    client: ClientId,
+    pass: allocate::Scope<'_>,
+    actor: &str,
+) -> ApiResult<PassSummary> {
+    for attempt in 1..=RACE_ATTEMPTS_MAX {
+        let mut tx = store.begin_write().await?;
+        if !oms_store::orders::try_lock_allocation(tx.conn(), client, store.backend()).await? {
+            // Another instance is running this client's pass right now.
+            return Ok(PassSummary::default());
+        }
+        match allocate::run(tx.conn(), client, pass, actor, now_micros()).await {
+            Ok(summary) => {
+                tx.commit().await?;
+                return Ok(summary);
+            }
+            Err(error) if is_race(&error) && attempt < RACE_ATTEMPTS_MAX => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Err(ApiError::Unavailable(
+        "allocation kept racing; retry".into(),
+    ))
+}

@@ -1,0 +1,791 @@
+//! Outward orders, lines, shipments, allocations and the outbox. Line counts move only
+//! through guarded updates, so a line can never be allocated, shipped or cancelled past
+//! what was ordered, whatever runs concurrently.
+
+use std::collections::HashMap;
+
+use sqlx::{AnyConnection, AnyExecutor, AssertSqlSafe, Row};
+
+use crate::{ClientId, Placeholders, StoreError, StoreResult, like_contains};
+
+/// An order's own fields, resolved to ids, as written.
+#[derive(Debug, Clone)]
+pub struct OrderRecord {
+    pub channel_id: i64,
+    pub order_code: String,
+    pub kind: String,
+    pub fulfilment_type: String,
+    pub retry: String,
+    pub dispatch_by: Option<i64>,
+    pub priority: i64,
+    pub warehouse_id: Option<i64>,
+    pub destination_warehouse_id: Option<i64>,
+    pub stock: String,
+    pub ship_name: Option<String>,
+    pub ship_address: Option<String>,
+    pub ship_pincode: Option<String>,
+    pub ship_phone: Option<String>,
+    pub ship_email: Option<String>,
+    pub ship_lat: Option<f64>,
+    pub ship_lon: Option<f64>,
+}
+
+/// A stored order with its channel's and warehouses' codes.
+#[derive(Debug, Clone)]
+pub struct OrderRow {
+    pub id: i64,
+    pub channel: String,
+    pub record: OrderRecord,
+    pub warehouse: Option<String>,
+    pub destination_warehouse: Option<String>,
+    pub status: String,
+    pub body_hash: String,
+    pub allocation_trace: Option<String>,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct OrderLineRow {
+    pub id: i64,
+    pub order_id: i64,
+    pub line_id: String,
+    pub sku_id: i64,
+    pub sku: String,
+    pub ordered: i64,
+    pub allocated: i64,
+    pub shipped: i64,
+    pub cancelled: i64,
+    pub price_minor: Option<i64>,
+}
+
+impl OrderLineRow {
+    pub fn open(&self) -> i64 {
+        self.ordered - self.allocated - self.shipped - self.cancelled
+    }
+}
+
+/// What inserting an order found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    Created(i64),
+    /// The natural key exists: its id and the hash of the body first accepted.
+    Exists {
+        id: i64,
+        body_hash: String,
+    },
+}
+
+/// Inserts the order unless (client, channel, code) exists; concurrent duplicates meet at
+/// the unique index, and exactly one creates.
+pub async fn insert(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    order: &OrderRecord,
+    body_hash: &str,
+    lines: &[(String, i64, i64, Option<i64>)],
+    at: i64,
+) -> StoreResult<Inserted> {
+    const ORDER: &str = "INSERT INTO orders (client_id, channel_id, order_code, kind, fulfilment_type, \
+        retry, dispatch_by, priority, warehouse_id, destination_warehouse_id, stock, ship_name, \
+        ship_address, ship_pincode, ship_phone, ship_email, ship_lat, ship_lon, status, body_hash, \
+        attempts, created_at, updated_at) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+        'CREATED', $19, 0, $20, $20) \
+        ON CONFLICT (client_id, channel_id, order_code) DO NOTHING RETURNING id";
+    const EXISTING: &str = "SELECT id, body_hash FROM orders \
+        WHERE client_id = $1 AND channel_id = $2 AND order_code = $3";
+    let created = sqlx::query(ORDER)
+        .bind(client.0)
+        .bind(order.channel_id)
+        .bind(&order.order_code)
+        .bind(&order.kind)
+        .bind(&order.fulfilment_type)
+        .bind(&order.retry)
+        .bind(order.dispatch_by)
+        .bind(order.priority)
+        .bind(order.warehouse_id)
+        .bind(order.destination_warehouse_id)
+        .bind(&order.stock)
+        .bind(&order.ship_name)
+        .bind(&order.ship_address)
+        .bind(&order.ship_pincode)
+        .bind(&order.ship_phone)
+        .bind(&order.ship_email)
+        .bind(order.ship_lat)
+        .bind(order.ship_lon)
+        .bind(body_hash)
+        .bind(at)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(created) = created else {
+        let row = sqlx::query(EXISTING)
+            .bind(client.0)
+            .bind(order.channel_id)
+            .bind(&order.order_code)
+            .fetch_one(&mut *conn)
+            .await?;
+        return Ok(Inserted::Exists {
+            id: row.try_get("id")?,
+            body_hash: row.try_get("body_hash")?,
+        });
+    };
+    let id: i64 = created.try_get("id")?;
+    insert_lines(conn, client, id, lines).await?;
+    Ok(Inserted::Created(id))
+}
+
+const LINE_COLUMNS: usize = 6;
+
+/// (line_id, sku_id, ordered, price_minor) per line, in multi-row statements.
+async fn insert_lines(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    order: i64,
+    lines: &[(String, i64, i64, Option<i64>)],
+) -> StoreResult<()> {
+    for chunk in lines.chunks(crate::UPSERT_ROWS_MAX) {
+        let placeholders = Placeholders::of(conn);
+        let mut sql = String::from(
+            "INSERT INTO order_lines (client_id, order_id, line_id, sku_id, ordered, price_minor, \
+             allocated, shipped, cancelled) VALUES ",
+        );
+        for row in 0..chunk.len() {
+            if row > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for column in 0..LINE_COLUMNS {
+                if column > 0 {
+                    sql.push_str(", ");
+                }
+                match placeholders {
+                    Placeholders::Numbered => {
+                        sql.push_str(&format!("${}", row * LINE_COLUMNS + column + 1))
+                    }
+                    Placeholders::Anonymous => sql.push('?'),
+                }
+            }
+            sql.push_str(", 0, 0, 0)");
+        }
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (line_id, sku, ordered, price) in chunk {
+            query = query
+                .bind(client.0)
+                .bind(order)
+                .bind(line_id.clone())
+                .bind(*sku)
+                .bind(*ordered)
+                .bind(*price);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+macro_rules! select_order {
+    ($tail:literal) => {
+        concat!(
+            "SELECT o.id, c.code AS channel, o.channel_id, o.order_code, o.kind, o.fulfilment_type, \
+             o.retry, o.dispatch_by, o.priority, o.warehouse_id, w.code AS warehouse, \
+             o.destination_warehouse_id, dw.code AS destination_warehouse, o.stock, o.ship_name, \
+             o.ship_address, o.ship_pincode, o.ship_phone, o.ship_email, o.ship_lat, o.ship_lon, \
+             o.status, o.body_hash, o.allocation_trace, o.attempts, o.created_at, o.updated_at \
+             FROM orders o JOIN channels c ON c.id = o.channel_id \
+             LEFT JOIN warehouses w ON w.id = o.warehouse_id \
+             LEFT JOIN warehouses dw ON dw.id = o.destination_warehouse_id ",
+            $tail
+        )
+    };
+}
+
+fn order_from_row(row: &sqlx::any::AnyRow) -> StoreResult<OrderRow> {
+    Ok(OrderRow {
+        id: row.try_get("id")?,
+        channel: row.try_get("channel")?,
+        record: OrderRecord {
+            channel_id: row.try_get("channel_id")?,
+            order_code: row.try_get("order_code")?,
+            kind: row.try_get("kind")?,
+            fulfilment_type: row.try_get("fulfilment_type")?,
+            retry: row.try_get("retry")?,
+            dispatch_by: row.try_get("dispatch_by")?,
+            priority: row.try_get("priority")?,
+            warehouse_id: row.try_get("warehouse_id")?,
+            destination_warehouse_id: row.try_get("destination_warehouse_id")?,
+            stock: row.try_get("stock")?,
+            ship_name: row.try_get("ship_name")?,
+            ship_address: row.try_get("ship_address")?,
+            ship_pincode: row.try_get("ship_pincode")?,
+            ship_phone: row.try_get("ship_phone")?,
+            ship_email: row.try_get("ship_email")?,
+            ship_lat: row.try_get("ship_lat")?,
+            ship_lon: row.try_get("ship_lon")?,
+        },
+        warehouse: row.try_get("warehouse")?,
+        destination_warehouse: row.try_get("destination_warehouse")?,
+        status: row.try_get("status")?,
+        body_hash: row.try_get("body_hash")?,
+        allocation_trace: row.try_get("allocation_trace")?,
+        attempts: row.try_get("attempts")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+pub async fn find_by_id<'e>(
+    db: impl AnyExecutor<'e>,
+    client: ClientId,
+    id: i64,
+) -> StoreResult<Option<OrderRow>> {
+    const SQL: &str = select_order!("WHERE o.client_id = $1 AND o.id = $2");
+    let row = sqlx::query(SQL)
+        .bind(client.0)
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    row.as_ref().map(order_from_row).transpose()
+}
+
+/// Orders with this code, in every channel or the one named (empty for any).
+pub async fn find_by_code<'e>(
+    db: impl AnyExecutor<'e>,
+    client: ClientId,
+    order_code: &str,
+    channel: &str,
+) -> StoreResult<Vec<OrderRow>> {
+    const SQL: &str = select_order!(
+        "WHERE o.client_id = $1 AND o.order_code = $2 AND ($3 = '' OR c.code = $3) ORDER BY o.id LIMIT 10"
+    );
+    let rows = sqlx::query(SQL)
+        .bind(client.0)
+        .bind(order_code)
+        .bind(channel)
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(order_from_row).collect()
+}
+
+/// Orders newest first, before id `before` (0 for the first page), filtered by status and
+/// channel (empty for any) and by `q` in the order code, customer name, phone or e-mail.
+pub async fn search<'e>(
+    db: impl AnyExecutor<'e>,
+    client: ClientId,
+    status: &str,
+    channel: &str,
+    q: &str,
+    before: i64,
+    limit: i64,
+) -> StoreResult<Vec<OrderRow>> {
+    const SQL: &str = select_order!(
+        "WHERE o.client_id = $1 AND ($2 = '' OR o.status = $2) AND ($3 = '' OR c.code = $3) \
+         AND ($4 = '%%' OR LOWER(o.order_code) LIKE $4 ESCAPE '\\' \
+              OR LOWER(COALESCE(o.ship_name, '')) LIKE $4 ESCAPE '\\' \
+              OR LOWER(COALESCE(o.ship_phone, '')) LIKE $4 ESCAPE '\\' \
+              OR LOWER(COALESCE(o.ship_email, '')) LIKE $4 ESCAPE '\\') \
+         AND ($5 = 0 OR o.id < $5) ORDER BY o.id DESC LIMIT $6"
+    );
+    let rows = sqlx::query(SQL)
+        .bind(client.0)
+        .bind(status)
+        .bind(channel)
+        .bind(like_contains(q))
+        .bind(before)
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(order_from_row).collect()
+}
+
+fn line_from_row(row: &sqlx::any::AnyRow) -> StoreResult<OrderLineRow> {
+    Ok(OrderLineRow {
+        id: row.try_get("id")?,
+        order_id: row.try_get("order_id")?,
+        line_id: row.try_get("line_id")?,
+        sku_id: row.try_get("sku_id")?,
+        sku: row.try_get("sku")?,
+        ordered: row.try_get("ordered")?,
+        allocated: row.try_get("allocated")?,
+        shipped: row.try_get("shipped")?,
+        cancelled: row.try_get("cancelled")?,
+        price_minor: row.try_get("price_minor")?,
+    })
+}
+
+pub async fn lines<'e>(
+    db: impl AnyExecutor<'e>,
+    client: ClientId,
+    order: i64,
+) -> StoreResult<Vec<OrderLineRow>> {
+    const SQL: &str = "SELECT l.id, l.order_id, l.line_id, l.sku_id, s.code AS sku, l.ordered, l.allocated, \
+                       l.shipped, l.cancelled, l.price_minor FROM order_lines l JOIN skus s ON s.id = l.sku_id \
+                       WHERE l.client_id = $1 AND l.order_id = $2 ORDER BY l.id";
+    let rows = sqlx::query(SQL)
+        .bind(client.0)
+        .bind(order)
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(line_from_row).collect()
+}
+
+/// Open demand: orders with open quantity, not cancelled, optionally only `retry = AUTO`,
+/// optionally only the given ids; with their open lines.
+pub async fn open_demand(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    only_auto_retry: bool,
+    ids: Option<&[i64]>,
+) -> StoreResult<(Vec<OrderRow>, Vec<OrderLineRow>)> {
+    const ORDERS: &str = select_order!(
+        "WHERE o.client_id = $1 AND o.status <> 'CANCELLED' AND ($2 = 0 OR o.retry = 'AUTO') \
+         AND EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id \
+                     AND l.ordered > l.allocated + l.shipped + l.cancelled) ORDER BY o.id"
+    );
+    const LINES: &str = "SELECT l.id, l.order_id, l.line_id, l.sku_id, s.code AS sku, l.ordered, l.allocated, \
+                         l.shipped, l.cancelled, l.price_minor FROM order_lines l JOIN orders o ON o.id = l.order_id \
+                         JOIN skus s ON s.id = l.sku_id \
+                         WHERE l.client_id = $1 AND o.status <> 'CANCELLED' AND ($2 = 0 OR o.retry = 'AUTO') \
+                         AND l.ordered > l.allocated + l.shipped + l.cancelled ORDER BY l.id";
+    match ids {
+        None => {
+            let auto = i64::from(only_auto_retry);
+            let orders = sqlx::query(ORDERS)
+                .bind(client.0)
+                .bind(auto)
+                .fetch_all(&mut *conn)
+                .await?;
+            let lines = sqlx::query(LINES)
+                .bind(client.0)
+                .bind(auto)
+                .fetch_all(&mut *conn)
+                .await?;
+            Ok((
+                orders
+                    .iter()
+                    .map(order_from_row)
+                    .collect::<StoreResult<_>>()?,
+                lines
+                    .iter()
+                    .map(line_from_row)
+                    .collect::<StoreResult<_>>()?,
+            ))
+        }
+        Some(ids) => {
+            let mut orders = Vec::new();
+            let mut lines = Vec::new();
+            for id in ids {
+                if let Some(order) = find_by_id(&mut *conn, client, *id).await?
+                    && order.status != "CANCELLED"
+                    && (!only_auto_retry || order.record.retry == "AUTO")
+                {
+                    let open: Vec<OrderLineRow> = self::lines(&mut *conn, client, *id)
+                        .await?
+                        .into_iter()
+                        .filter(|l| l.open() > 0)
+                        .collect();
+                    if !open.is_empty() {
+                        orders.push(order);
+                        lines.extend(open);
+                    }
+                }
+            }
+            Ok((orders, lines))
+        }
+    }
+}
+
+/// For each order, the warehouses of its live (not cancelled) shipments.
+pub async fn used_warehouses(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    orders: &[i64],
+) -> StoreResult<HashMap<i64, Vec<i64>>> {
+    const SQL: &str = "SELECT DISTINCT s.order_id, s.warehouse_id FROM shipments s \
+                       WHERE s.client_id = $1 AND s.status <> 'CANCELLED' AND s.order_id IN \
+                       (SELECT o.id FROM orders o WHERE o.client_id = $1 AND o.status <> 'CANCELLED' \
+                        AND EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id \
+                                    AND l.ordered > l.allocated + l.shipped + l.cancelled))";
+    let wanted: std::collections::HashSet<i64> = orders.iter().copied().collect();
+    let rows = sqlx::query(SQL).bind(client.0).fetch_all(conn).await?;
+    let mut used: HashMap<i64, Vec<i64>> = HashMap::new();
+    for row in rows {
+        let order: i64 = row.try_get("order_id")?;
+        if wanted.contains(&order) {
+            used.entry(order)
+                .or_default()
+                .push(row.try_get("warehouse_id")?);
+        }
+    }
+    Ok(used)
+}
+
+/// Allocatable stock of the client: (warehouse, sku, bucket, qty) for AVAILABLE and BAD
+/// buckets holding units, optionally only for some SKUs.
+pub async fn allocatable_stock(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    skus: Option<&[i64]>,
+) -> StoreResult<Vec<(i64, i64, String, i64)>> {
+    const ALL: &str = "SELECT warehouse_id, sku_id, bucket, qty FROM stock WHERE client_id = $1 AND qty > 0 \
+                       AND (bucket LIKE 'AVAILABLE:%' OR bucket LIKE 'BAD:%')";
+    const ONE: &str = "SELECT warehouse_id, sku_id, bucket, qty FROM stock WHERE client_id = $1 AND sku_id = $2 \
+                       AND qty > 0 AND (bucket LIKE 'AVAILABLE:%' OR bucket LIKE 'BAD:%')";
+    let rows = match skus {
+        None => {
+            sqlx::query(ALL)
+                .bind(client.0)
+                .fetch_all(&mut *conn)
+                .await?
+        }
+        Some(skus) => {
+            let mut rows = Vec::new();
+            for sku in skus {
+                rows.extend(
+                    sqlx::query(ONE)
+                        .bind(client.0)
+                        .bind(*sku)
+                        .fetch_all(&mut *conn)
+                        .await?,
+                );
+            }
+            rows
+        }
+    };
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("warehouse_id")?,
+                row.try_get("sku_id")?,
+                row.try_get("bucket")?,
+                row.try_get("qty")?,
+            ))
+        })
+        .collect()
+}
+
+/// Creates a shipment in status RELEASED; answers its id.
+pub async fn insert_shipment(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    order: i64,
+    warehouse: i64,
+    at: i64,
+) -> StoreResult<i64> {
+    const SQL: &str = "INSERT INTO shipments (client_id, order_id, warehouse_id, status, created_at, updated_at) \
+                       VALUES ($1, $2, $3, 'RELEASED', $4, $4) RETURNING id";
+    let row = sqlx::query(SQL)
+        .bind(client.0)
+        .bind(order)
+        .bind(warehouse)
+        .bind(at)
+        .fetch_one(conn)
+        .await?;
+    Ok(row.try_get("id")?)
+}
+
+/// Binds `qty` units of `line` to `bucket` in `shipment`: the line's allocated count rises
+/// only if it stays within what was ordered.
+#[expect(clippy::too_many_arguments, reason = "one row of many columns")]
+pub async fn insert_allocation(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    shipment: i64,
+    line: i64,
+    warehouse: i64,
+    sku: i64,
+    bucket: &str,
+    qty: i64,
+) -> StoreResult<()> {
+    const LINE: &str = "UPDATE order_lines SET allocated = allocated + $2 \
+                        WHERE id = $1 AND allocated + shipped + cancelled + $2 <= ordered";
+    const ROW: &str = "INSERT INTO allocations (client_id, shipment_id, order_line_id, warehouse_id, sku_id, bucket, qty) \
+                       VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    let done = sqlx::query(LINE)
+        .bind(line)
+        .bind(qty)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Insufficient {
+            bucket: format!("order line {line} open quantity"),
+            requested: qty,
+        });
+    }
+    sqlx::query(ROW)
+        .bind(client.0)
+        .bind(shipment)
+        .bind(line)
+        .bind(warehouse)
+        .bind(sku)
+        .bind(bucket)
+        .bind(qty)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Cancels `qty` open units of a line (never more than are open).
+pub async fn cancel_open(conn: &mut AnyConnection, line: i64, qty: i64) -> StoreResult<()> {
+    const SQL: &str = "UPDATE order_lines SET cancelled = cancelled + $2 \
+                       WHERE id = $1 AND allocated + shipped + cancelled + $2 <= ordered";
+    let done = sqlx::query(SQL).bind(line).bind(qty).execute(conn).await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Insufficient {
+            bucket: format!("order line {line} open quantity"),
+            requested: qty,
+        });
+    }
+    Ok(())
+}
+
+/// Records an allocation attempt's outcome on the order.
+pub async fn record_attempt(
+    conn: &mut AnyConnection,
+    order: i64,
+    status: &str,
+    trace: &str,
+    at: i64,
+) -> StoreResult<()> {
+    const SQL: &str = "UPDATE orders SET status = $2, allocation_trace = $3, attempts = attempts + 1, \
+                       updated_at = $4 WHERE id = $1";
+    sqlx::query(SQL)
+        .bind(order)
+        .bind(status)
+        .bind(trace)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct ShipmentRow {
+    pub id: i64,
+    pub order_id: i64,
+    pub warehouse_id: i64,
+    pub warehouse: String,
+    pub status: String,
+    pub awb: Option<String>,
+    pub carrier: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub async fn shipments<'e>(
+    db: impl AnyExecutor<'e>,
+    client: ClientId,
+    order: i64,
+) -> StoreResult<Vec<ShipmentRow>> {
+    const SQL: &str = "SELECT s.id, s.order_id, s.warehouse_id, w.code AS warehouse, s.status, s.awb, s.carrier, \
+                       s.created_at, s.updated_at FROM shipments s JOIN warehouses w ON w.id = s.warehouse_id \
+                       WHERE s.client_id = $1 AND s.order_id = $2 ORDER BY s.id";
+    let rows = sqlx::query(SQL)
+        .bind(client.0)
+        .bind(order)
+        .fetch_all(db)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(ShipmentRow {
+                id: row.try_get("id")?,
+                order_id: row.try_get("order_id")?,
+                warehouse_id: row.try_get("warehouse_id")?,
+                warehouse: row.try_get("warehouse")?,
+                status: row.try_get("status")?,
+                awb: row.try_get("awb")?,
+                carrier: row.try_get("carrier")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+pub struct AllocationRow {
+    pub shipment_id: i64,
+    pub order_line_id: i64,
+    pub line_id: String,
+    pub sku: String,
+    pub bucket: String,
+    pub qty: i64,
+}
+
+/// Every allocation of the order's shipments.
+pub async fn allocations<'e>(
+    db: impl AnyExecutor<'e>,
+    client: ClientId,
+    order: i64,
+) -> StoreResult<Vec<AllocationRow>> {
+    const SQL: &str = "SELECT a.shipment_id, a.order_line_id, l.line_id, s.code AS sku, a.bucket, a.qty \
+                       FROM allocations a JOIN shipments sh ON sh.id = a.shipment_id \
+                       JOIN order_lines l ON l.id = a.order_line_id JOIN skus s ON s.id = a.sku_id \
+                       WHERE a.client_id = $1 AND sh.order_id = $2 ORDER BY a.id";
+    let rows = sqlx::query(SQL)
+        .bind(client.0)
+        .bind(order)
+        .fetch_all(db)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(AllocationRow {
+                shipment_id: row.try_get("shipment_id")?,
+                order_line_id: row.try_get("order_line_id")?,
+                line_id: row.try_get("line_id")?,
+                sku: row.try_get("sku")?,
+                bucket: row.try_get("bucket")?,
+                qty: row.try_get("qty")?,
+            })
+        })
+        .collect()
+}
+
+/// Writes an event to the outbox, in the caller's transaction.
+pub async fn emit(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    event_type: &str,
+    order: Option<i64>,
+    data: &str,
+    at: i64,
+) -> StoreResult<i64> {
+    const SQL: &str = "INSERT INTO outbox (client_id, event_type, order_id, data, at) VALUES ($1, $2, $3, $4, $5) RETURNING id";
+    let row = sqlx::query(SQL)
+        .bind(client.0)
+        .bind(event_type)
+        .bind(order)
+        .bind(data)
+        .bind(at)
+        .fetch_one(conn)
+        .await?;
+    Ok(row.try_get("id")?)
+}
+
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub id: i64,
+    pub event_type: String,
+    pub data: String,
+    pub at: i64,
+}
+
+pub async fn order_events<'e>(
+    db: impl AnyExecutor<'e>,
+    client: ClientId,
+    order: i64,
+) -> StoreResult<Vec<EventRow>> {
+    const SQL: &str = "SELECT id, event_type, data, at FROM outbox WHERE client_id = $1 AND order_id = $2 ORDER BY id";
+    let rows = sqlx::query(SQL)
+        .bind(client.0)
+        .bind(order)
+        .fetch_all(db)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(EventRow {
+                id: row.try_get("id")?,
+                event_type: row.try_get("event_type")?,
+                data: row.try_get("data")?,
+                at: row.try_get("at")?,
+            })
+        })
+        .collect()
+}
+
+/// For `oms check`: live allocated units per (client, warehouse, sku, bucket): the sum of
+/// allocations in shipments not yet shipped or cancelled.
+pub async fn live_allocations<'e>(
+    db: impl AnyExecutor<'e>,
+) -> StoreResult<Vec<(ClientId, i64, i64, String, i64)>> {
+    const SQL: &str = "SELECT a.client_id, a.warehouse_id, a.sku_id, a.bucket, CAST(SUM(a.qty) AS BIGINT) AS qty \
+                       FROM allocations a JOIN shipments s ON s.id = a.shipment_id \
+                       WHERE s.status IN ('RELEASED', 'PICKED', 'PACKED') \
+                       GROUP BY a.client_id, a.warehouse_id, a.sku_id, a.bucket";
+    let rows = sqlx::query(SQL).fetch_all(db).await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                ClientId(row.try_get("client_id")?),
+                row.try_get("warehouse_id")?,
+                row.try_get("sku_id")?,
+                row.try_get("bucket")?,
+                row.try_get("qty")?,
+            ))
+        })
+        .collect()
+}
+
+/// For `oms check`: every order line's counts with its order code.
+pub async fn all_line_counts<'e>(
+    db: impl AnyExecutor<'e>,
+) -> StoreResult<Vec<(String, String, i64, i64, i64, i64, i64)>> {
+    const SQL: &str = "SELECT o.order_code, l.line_id, l.id, l.ordered, l.allocated, l.shipped, l.cancelled \
+                       FROM order_lines l JOIN orders o ON o.id = l.order_id ORDER BY l.id";
+    let rows = sqlx::query(SQL).fetch_all(db).await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("order_code")?,
+                row.try_get("line_id")?,
+                row.try_get("id")?,
+                row.try_get("ordered")?,
+                row.try_get("allocated")?,
+                row.try_get("shipped")?,
+                row.try_get("cancelled")?,
+            ))
+        })
+        .collect()
+}
+
+/// For `oms check`: per order line, the units of its live allocations.
+pub async fn live_allocated_by_line<'e>(
+    db: impl AnyExecutor<'e>,
+) -> StoreResult<HashMap<i64, i64>> {
+    const SQL: &str = "SELECT a.order_line_id, CAST(SUM(a.qty) AS BIGINT) AS qty FROM allocations a \
+                       JOIN shipments s ON s.id = a.shipment_id WHERE s.status IN ('RELEASED', 'PICKED', 'PACKED') \
+                       GROUP BY a.order_line_id";
+    let rows = sqlx::query(SQL).fetch_all(db).await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("order_line_id")?, row.try_get("qty")?)))
+        .collect()
+}
+
+/// Takes this transaction's right to run `client`'s allocation pass: on PostgreSQL a
+/// transaction-level advisory lock, so N instances never run one client's pass at once
+/// (false: another holds it); on SQLite the write lock already serialises passes.
+pub async fn try_lock_allocation(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    backend: crate::Backend,
+) -> StoreResult<bool> {
+    // PostgreSQL only: SQLite has no advisory locks and needs none (one process, one writer).
+    const SQL: &str = "SELECT pg_try_advisory_xact_lock($1, $2) AS locked";
+    /// The advisory lock namespace of allocation passes.
+    const ALLOCATION_LOCKS: i32 = 0x4f4d_5301;
+    match backend {
+        crate::Backend::Sqlite => Ok(true),
+        crate::Backend::Postgres => {
+            let client_key = i32::try_from(client.0 % i64::from(i32::MAX)).unwrap_or(0);
+            let row = sqlx::query(SQL)
+                .bind(ALLOCATION_LOCKS)
+                .bind(client_key)
+                .fetch_one(conn)
+                .await?;
+            Ok(row.try_get("locked")?)
+        }
+    }
+}
+
+/// Clients that have orders waiting for automatic retry.
+pub async fn clients_with_waiting_orders<'e>(
+    db: impl AnyExecutor<'e>,
+) -> StoreResult<Vec<ClientId>> {
+    const SQL: &str = "SELECT DISTINCT o.client_id FROM orders o WHERE o.retry = 'AUTO' \
+                       AND o.status IN ('CREATED', 'UNFULFILLABLE', 'PARTIALLY_ALLOCATED', 'PARTIALLY_SHIPPED') \
+                       ORDER BY o.client_id";
+    let rows = sqlx::query(SQL).fetch_all(db).await?;
+    rows.iter()
+        .map(|row| Ok(ClientId(row.try_get("client_id")?)))
+        .collect()
+}
