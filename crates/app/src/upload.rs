@@ -24,19 +24,41 @@ pub enum UploadKind {
     Suppliers,
     Customers,
     InwardOrders,
+    OutwardOrders,
     PoolMovements,
 }
 
 const INWARD_ORDER_COLUMNS: &[&str] = &["order_code", "type", "warehouse", "party", "sku", "qty"];
+/// Columns of an outward-order file that belong to the order, repeated on each line.
+const OUTWARD_ORDER_LEVEL: &[&str] = &[
+    "kind",
+    "channel",
+    "fulfilment_type",
+    "retry",
+    "dispatch_by",
+    "priority",
+    "warehouse",
+    "destination_warehouse",
+    "stock",
+    "ship_to.name",
+    "ship_to.address",
+    "ship_to.pincode",
+    "ship_to.phone",
+    "ship_to.email",
+    "ship_to.lat",
+    "ship_to.lon",
+];
+const OUTWARD_LINE_COLUMNS: &[&str] = &["line_id", "sku", "qty", "price"];
 /// Columns of an inward-order file that belong to the order, repeated on each of its lines.
 const INWARD_ORDER_LEVEL: &[&str] = &["type", "warehouse", "party"];
 
 impl UploadKind {
-    pub const ALL: [UploadKind; 5] = [
+    pub const ALL: [UploadKind; 6] = [
         UploadKind::Skus,
         UploadKind::Suppliers,
         UploadKind::Customers,
         UploadKind::InwardOrders,
+        UploadKind::OutwardOrders,
         UploadKind::PoolMovements,
     ];
 
@@ -46,6 +68,7 @@ impl UploadKind {
             UploadKind::Suppliers => "suppliers",
             UploadKind::Customers => "customers",
             UploadKind::InwardOrders => "inward-orders",
+            UploadKind::OutwardOrders => "outward-orders",
             UploadKind::PoolMovements => "pool-movements",
         }
     }
@@ -58,7 +81,7 @@ impl UploadKind {
     fn code_column(self) -> Option<&'static str> {
         match self {
             UploadKind::Skus | UploadKind::Suppliers | UploadKind::Customers => Some("code"),
-            UploadKind::InwardOrders => Some("order_code"),
+            UploadKind::InwardOrders | UploadKind::OutwardOrders => Some("order_code"),
             UploadKind::PoolMovements => None,
         }
     }
@@ -72,6 +95,10 @@ impl UploadKind {
                 columns.extend_from_slice(service::PARTNER_FIELDS)
             }
             UploadKind::InwardOrders => columns = INWARD_ORDER_COLUMNS.to_vec(),
+            UploadKind::OutwardOrders => {
+                columns.extend_from_slice(OUTWARD_ORDER_LEVEL);
+                columns.extend_from_slice(OUTWARD_LINE_COLUMNS);
+            }
             UploadKind::PoolMovements => {
                 columns.extend_from_slice(service::stock::POOL_MOVEMENT_FIELDS)
             }
@@ -82,9 +109,10 @@ impl UploadKind {
     /// What a caller needs to upload this kind.
     pub fn permission(self) -> oms_domain::access::Permission {
         match self {
-            UploadKind::Skus | UploadKind::Suppliers | UploadKind::Customers => {
-                oms_domain::access::Permission::WriteMasters
-            }
+            UploadKind::Skus
+            | UploadKind::Suppliers
+            | UploadKind::Customers
+            | UploadKind::OutwardOrders => oms_domain::access::Permission::WriteMasters,
             UploadKind::InwardOrders | UploadKind::PoolMovements => {
                 oms_domain::access::Permission::MoveStock
             }
@@ -301,6 +329,9 @@ pub async fn apply(
         UploadKind::InwardOrders => {
             apply_inward_orders(store, client, rows, read_errors, at).await?
         }
+        UploadKind::OutwardOrders => {
+            apply_outward_orders(store, scope, rows, read_errors, at).await?
+        }
         UploadKind::PoolMovements => {
             let numbers: Vec<u64> = rows.iter().map(|r| r.number).collect();
             let fields: Vec<Fields> = rows.into_iter().map(|r| r.fields).collect();
@@ -337,54 +368,12 @@ async fn apply_inward_orders(
     mut errors: Vec<RowError>,
     at: i64,
 ) -> ApiResult<()> {
-    let mut orders: Vec<OrderRows> = Vec::new();
-    let mut index_of: HashMap<String, usize> = HashMap::new();
-    for row in rows {
-        let Some(code) = row.fields.get("order_code") else {
-            errors.push(row_error(row.number, "order_code", "is required"));
-            continue;
-        };
-        match index_of.get(&code) {
-            Some(&index) => {
-                let first = &orders[index].rows[0];
-                for column in INWARD_ORDER_LEVEL {
-                    if row.fields.get(column) != first.fields.get(column) {
-                        errors.push(row_error(
-                            row.number,
-                            column,
-                            format!("differs from row {} of the same order", first.number),
-                        ));
-                    }
-                }
-                orders[index].rows.push(row);
-            }
-            None => {
-                index_of.insert(code.clone(), orders.len());
-                orders.push(OrderRows {
-                    code,
-                    rows: vec![row],
-                });
-            }
-        }
-    }
+    let orders = group_orders(rows, &[], INWARD_ORDER_LEVEL, &mut errors);
     let mut tx = store.begin_write().await?;
     let mut prepared = Vec::with_capacity(orders.len());
     for order in &orders {
         let first = &order.rows[0];
-        let mut fields = Fields::default();
-        fields.insert("order_code", order.code.clone());
-        for column in INWARD_ORDER_LEVEL {
-            if let Some(value) = first.fields.get(column) {
-                fields.insert(*column, value);
-            }
-        }
-        for (index, row) in order.rows.iter().enumerate() {
-            for column in ["sku", "qty"] {
-                if let Some(value) = row.fields.get(column) {
-                    fields.insert(format!("lines[{index}].{column}"), value);
-                }
-            }
-        }
+        let fields = order_fields(order, INWARD_ORDER_LEVEL, &["sku", "qty"]);
         if let Ok(code) = Code::parse(&order.code)
             && inward::find_order(tx.conn(), client, code.as_str())
                 .await?
@@ -413,6 +402,135 @@ async fn apply_inward_orders(
     for order in &prepared {
         service::inward::write(tx.conn(), client, order, at).await?;
     }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Groups a file's rows into orders by `order_code` (and the `key_columns`, e.g. the
+/// channel), in file order; rows of one order must agree on its `order_level` columns.
+fn group_orders(
+    rows: Vec<Row>,
+    key_columns: &[&str],
+    order_level: &[&str],
+    errors: &mut Vec<RowError>,
+) -> Vec<OrderRows> {
+    let mut orders: Vec<OrderRows> = Vec::new();
+    let mut index_of: HashMap<Vec<Option<String>>, usize> = HashMap::new();
+    for row in rows {
+        let Some(code) = row.fields.get("order_code") else {
+            errors.push(row_error(row.number, "order_code", "is required"));
+            continue;
+        };
+        let mut key = vec![Some(code.clone())];
+        key.extend(key_columns.iter().map(|c| row.fields.get(c)));
+        match index_of.get(&key) {
+            Some(&index) => {
+                let first = &orders[index].rows[0];
+                for column in order_level {
+                    if row.fields.get(column) != first.fields.get(column) {
+                        errors.push(row_error(
+                            row.number,
+                            column,
+                            format!("differs from row {} of the same order", first.number),
+                        ));
+                    }
+                }
+                orders[index].rows.push(row);
+            }
+            None => {
+                index_of.insert(key, orders.len());
+                orders.push(OrderRows {
+                    code,
+                    rows: vec![row],
+                });
+            }
+        }
+    }
+    orders
+}
+
+/// One order's fields as its JSON body would have them: the order-level columns of its
+/// first row, and `lines[i].<column>` from each of its rows.
+fn order_fields(order: &OrderRows, order_level: &[&str], line_columns: &[&str]) -> Fields {
+    let first = &order.rows[0];
+    let mut fields = Fields::default();
+    fields.insert("order_code", order.code.clone());
+    for column in order_level {
+        if let Some(value) = first.fields.get(column) {
+            fields.insert(*column, value);
+        }
+    }
+    for (index, row) in order.rows.iter().enumerate() {
+        for column in line_columns {
+            if let Some(value) = row.fields.get(column) {
+                fields.insert(format!("lines[{index}].{column}"), value);
+            }
+        }
+    }
+    fields
+}
+
+/// Outward-order files: one row per line, the order's fields repeated on each. Every order
+/// is checked and resolved, then all new ones are written and allocated in one
+/// transaction; an order already stored with the same content counts as written.
+async fn apply_outward_orders(
+    store: &Store,
+    scope: &Scope,
+    rows: Vec<Row>,
+    mut errors: Vec<RowError>,
+    at: i64,
+) -> ApiResult<()> {
+    let client = scope.client;
+    let orders = group_orders(rows, &["channel"], OUTWARD_ORDER_LEVEL, &mut errors);
+    let mut validated = Vec::with_capacity(orders.len());
+    for order in &orders {
+        let fields = order_fields(order, OUTWARD_ORDER_LEVEL, OUTWARD_LINE_COLUMNS);
+        match service::orders::validate(&fields) {
+            Ok(valid) => validated.push((order, valid)),
+            Err(problems) => {
+                for problem in problems {
+                    let (number, column) = line_of(&problem.field, order, order.rows[0].number);
+                    errors.push(row_error(number, &column, problem.message));
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(refused(errors));
+    }
+    let mut tx = store.begin_write().await?;
+    let mut created = Vec::new();
+    for (order, (new_order, hash)) in &validated {
+        match service::orders::insert(tx.conn(), client, new_order, hash, at).await? {
+            Ok(service::orders::Ingested::Created(id)) => created.push(id),
+            Ok(service::orders::Ingested::Same(_)) => {}
+            Ok(service::orders::Ingested::Different) => errors.push(row_error(
+                order.rows[0].number,
+                "order_code",
+                format!(
+                    "order {} exists in this channel with a different body",
+                    order.code
+                ),
+            )),
+            Err(problems) => {
+                for problem in problems {
+                    let (number, column) = line_of(&problem.field, order, order.rows[0].number);
+                    errors.push(row_error(number, &column, problem.message));
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(refused(errors));
+    }
+    service::allocate::run(
+        tx.conn(),
+        client,
+        service::allocate::Scope::Orders(&created),
+        &scope.actor,
+        at,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -200,14 +200,28 @@ pub fn plan_allocation(
     warehouses: &[Warehouse],
     routing: &Routing,
 ) -> Plan {
+    let t0 = std::time::Instant::now();
     let sites = Sites::new(warehouses);
     let index = StockIndex::build(stock, &sites);
+    let t1 = t0.elapsed();
     let mut planner = Planner::new(sites, index, routing);
-    let orders = sla_order(demands)
+    let sla = sla_order(demands);
+    let t2 = t0.elapsed();
+    let orders = sla
         .into_iter()
         .map(|position| planner.plan_order(&demands[position]))
         .collect();
+    let t3 = t0.elapsed();
     planner.index.write_back(stock);
+    let t4 = t0.elapsed();
+    if std::env::var_os("PHASES").is_some() {
+        eprintln!(
+            "index {t1:?} sla {:?} plan {:?} write {:?}",
+            t2 - t1,
+            t3 - t2,
+            t4 - t3
+        );
+    }
     Plan { orders }
 }
 
@@ -221,6 +235,7 @@ pub fn haversine_km(lat_a: f64, lon_a: f64, lat_b: f64, lon_b: f64) -> f64 {
     2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
 }
 
+fn flag(k: usize) -> bool { static F: std::sync::OnceLock<[bool;3]> = std::sync::OnceLock::new(); F.get_or_init(|| [std::env::var_os("EMPTY").is_some(), std::env::var_os("NOBUCKET").is_some(), std::env::var_os("NOTRACE").is_some()])[k] }
 const EARTH_RADIUS_KM: f64 = 6371.0;
 const BAD_PREFIX: &str = "BAD:";
 /// Short lines named in a `BLOCK_COMPLETE` outcome before "and N more".
@@ -750,6 +765,7 @@ impl<'a> Planner<'a> {
                 }
             }
         }
+        if flag(0) { plan.order_id += demand.lines.len() as i64 + demand.pools.len() as i64; return plan; }
         let open = self.load_lines(demand);
         if open == 0 {
             plan.trace.outcome = "nothing open to allocate".to_owned();
@@ -787,7 +803,9 @@ impl<'a> Planner<'a> {
                 .map(|(line, remaining)| (line.line_id, *remaining))
                 .collect();
         }
-        plan.trace = self.trace(demand, open, covered, commit);
+        if !flag(2) {
+            plan.trace = self.trace(demand, open, covered, commit);
+        }
         plan
     }
 
@@ -1093,7 +1111,7 @@ impl<'a> Planner<'a> {
                             line_id: demand.lines[line].line_id,
                             sku: demand.lines[line].sku,
                             warehouse,
-                            bucket: self.index.bucket_names[stock.bucket as usize].clone(),
+                            bucket: if flag(1) { String::new() } else { self.index.bucket_names[stock.bucket as usize].clone() },
                             qty: take,
                         });
                         if stock.qty == 0 {

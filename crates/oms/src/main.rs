@@ -8,6 +8,8 @@ use oms_app::{AppState, Limits};
 use oms_store::{Backend, Store, StoreOptions};
 use tracing_subscriber::EnvFilter;
 
+mod bench;
+
 #[derive(Parser)]
 #[command(
     name = "oms",
@@ -27,6 +29,28 @@ enum Command {
     Migrate(DatabaseArgs),
     /// Verify every inventory invariant; print each breach; exit 1 on any.
     Check(DatabaseArgs),
+    /// Measure throughput; prints one JSON object per result.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// One allocation pass over a backlog of waiting orders.
+    Allocate {
+        /// Orders in the backlog.
+        #[arg(long, default_value_t = 100_000)]
+        orders: u64,
+        /// SKUs in the catalogue.
+        #[arg(long, default_value_t = 10_000)]
+        skus: u64,
+        /// Warehouses holding every SKU.
+        #[arg(long, default_value_t = 5)]
+        warehouses: u64,
+        /// A database to run on (it gets its own client); a temporary SQLite file when absent.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -203,6 +227,20 @@ async fn check(database: &DatabaseArgs) -> anyhow::Result<()> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Check(database) => check(&database).await,
+        Command::Bench(BenchCommand::Allocate {
+            orders,
+            skus,
+            warehouses,
+            database_url,
+        }) => {
+            bench::allocate(bench::AllocateArgs {
+                orders,
+                skus,
+                warehouses,
+                database_url,
+            })
+            .await
+        }
         Command::Serve(args) => serve(args).await,
         Command::Migrate(database) => {
             init_logs(LogFormat::Text);

@@ -167,6 +167,44 @@ async fn resolve(
     )))
 }
 
+/// What storing an order found.
+pub enum Ingested {
+    Created(i64),
+    /// The same order was stored before.
+    Same(i64),
+    /// Another order holds this (channel, order_code).
+    Different,
+}
+
+/// Stores a validated order in the caller's transaction, or answers every code in it that
+/// names nothing of the client.
+pub async fn insert(
+    conn: &mut Conn,
+    client: ClientId,
+    order: &NewOrder,
+    hash: &str,
+    at: i64,
+) -> ApiResult<Result<Ingested, Vec<FieldError>>> {
+    let (record, lines) = match resolve(conn, client, order).await? {
+        Ok(resolved) => resolved,
+        Err(problems) => return Ok(Err(problems)),
+    };
+    Ok(Ok(
+        match orders::insert(conn, client, &record, hash, &lines, at).await? {
+            Inserted::Created(id) => Ingested::Created(id),
+            Inserted::Exists { id, body_hash } if body_hash == hash => Ingested::Same(id),
+            Inserted::Exists { .. } => Ingested::Different,
+        },
+    ))
+}
+
+fn different(order: &NewOrder) -> String {
+    format!(
+        "order {} exists in channel {} with a different body",
+        order.order_code, order.channel
+    )
+}
+
 /// Takes an order in: the same body again answers the stored order (`created` false), a
 /// different body under the same code is 409. A new order is allocated in the same
 /// transaction; if it keeps losing races for stock it is stored unallocated and the
@@ -176,22 +214,15 @@ pub async fn create(store: &Store, scope: &Scope, fields: &Fields) -> ApiResult<
     let mut allocate_now = true;
     for attempt in 1..=RACE_ATTEMPTS_MAX + 1 {
         let mut tx = store.begin_write().await?;
-        let (record, lines) = resolve(tx.conn(), scope.client, &order)
-            .await?
-            .map_err(ApiError::invalid)?;
         let at = now_micros();
-        let id = match orders::insert(tx.conn(), scope.client, &record, &hash, &lines, at).await? {
-            Inserted::Exists { id, body_hash } if body_hash == hash => {
+        let ingested = insert(tx.conn(), scope.client, &order, &hash, at).await?;
+        let id = match ingested.map_err(ApiError::invalid)? {
+            Ingested::Same(id) => {
                 let view = view(tx.conn(), scope.client, id).await?;
                 return Ok((view, false));
             }
-            Inserted::Exists { .. } => {
-                return Err(ApiError::Conflict(format!(
-                    "order {} exists in channel {} with a different body",
-                    order.order_code, order.channel
-                )));
-            }
-            Inserted::Created(id) => id,
+            Ingested::Different => return Err(ApiError::Conflict(different(&order))),
+            Ingested::Created(id) => id,
         };
         if allocate_now {
             match allocate::run(

@@ -25,6 +25,7 @@ on_both_backends!(
     another_clients_order_answers_like_a_missing_one,
     retry_none_waits_for_a_person,
     racing_orders_for_scarce_stock_allocate_exactly_what_exists,
+    order_files_are_all_or_nothing_and_allocate_what_they_add,
 );
 
 const BLR: (f64, f64) = (12.97, 77.59);
@@ -894,4 +895,79 @@ async fn racing_orders_for_scarce_stock_allocate_exactly_what_exists(app: &TestA
         (blr["available"].as_i64(), del["available"].as_i64()),
         (Some(0), Some(0))
     );
+}
+
+async fn order_files_are_all_or_nothing_and_allocate_what_they_add(app: &TestApp) {
+    let acme = shop(app).await;
+    stock(app, &acme, "BLR1", "TEE", 4).await;
+    let header = "order_code,kind,channel,fulfilment_type,ship_to.name,ship_to.address,ship_to.pincode,ship_to.phone,line_id,sku,qty,price\n";
+    let bad = format!(
+        "{header}\
+        MYN-1,B2C,MYNTRA,MULTI_SHIPMENT_PARTIAL,Asha,12 MG Road,560001,+91 98450 12345,1,TEE,2,499\n\
+        MYN-1,B2C,MYNTRA,MULTI_SHIPMENT_PARTIAL,Asha,12 MG Road,560001,+91 98450 12345,2,SOCKS,1,99\n\
+        MYN-2,B2C,MYNTRA,BLOCK_COMPLETE,Ravi,1 Park St,700016,,1,TEE,0,499\n\
+        SO-1,SO,B2B,BLOCK_COMPLETE,,,,,1,TEE,1,\n"
+    );
+    let (status, body) = app.upload("outward-orders", &acme.integration, bad).await;
+    let error = assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let cells: Vec<(i64, &str)> = error["details"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .map(|d| {
+            (
+                d["row"].as_i64().unwrap_or_default(),
+                d["column"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(cells, [(4, "qty"), (5, "warehouse")], "{error}");
+    let (_, page) = app.get("/api/v1/orders", &acme.admin).await;
+    assert_eq!(
+        page["items"],
+        json!([]),
+        "nothing of a refused file is stored"
+    );
+
+    let good = format!(
+        "{header}\
+        MYN-1,B2C,MYNTRA,MULTI_SHIPMENT_PARTIAL,Asha,12 MG Road,560001,+91 98450 12345,1,TEE,2,499\n\
+        MYN-1,B2C,MYNTRA,MULTI_SHIPMENT_PARTIAL,Asha,12 MG Road,560001,+91 98450 12345,2,JEANS,1,99\n\
+        MYN-2,B2C,MYNTRA,BLOCK_COMPLETE,Ravi,1 Park St,700016,,1,TEE,2,499\n"
+    );
+    let (status, body) = app
+        .upload("outward-orders", &acme.integration, good.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rows"], 3);
+    let (_, first) = app.get("/api/v1/orders/MYN-1", &acme.admin).await;
+    assert_eq!(first["status"], "PARTIALLY_ALLOCATED", "{first}");
+    assert_eq!(line(&first, "1")["allocated"], 2);
+    let (_, second) = app.get("/api/v1/orders/MYN-2", &acme.admin).await;
+    assert_eq!(second["status"], "RELEASED");
+    let (status, body) = app
+        .upload("outward-orders", &acme.integration, good.clone())
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the same file again changes nothing: {body}"
+    );
+    assert_eq!(inventory(app, &acme, "TEE", "BLR1").await["allocated"], 4);
+    let changed = good.replace("1,TEE,2,499\nMYN-1", "1,TEE,3,499\nMYN-1");
+    let (status, body) = app
+        .upload("outward-orders", &acme.integration, changed)
+        .await;
+    let error = assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_eq!(error["details"][0]["column"], "order_code");
 }
