@@ -28,7 +28,6 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::Serialize;
@@ -200,28 +199,16 @@ pub fn plan_allocation(
     warehouses: &[Warehouse],
     routing: &Routing,
 ) -> Plan {
-    let t0 = std::time::Instant::now();
     let sites = Sites::new(warehouses);
     let index = StockIndex::build(stock, &sites);
-    let t1 = t0.elapsed();
+    let batch = Batch::prepare(demands, &sites, &index);
     let mut planner = Planner::new(sites, index, routing);
-    let sla = sla_order(demands);
-    let t2 = t0.elapsed();
-    let orders = sla
-        .into_iter()
-        .map(|position| planner.plan_order(&demands[position]))
+    let orders = batch
+        .orders
+        .iter()
+        .map(|order| planner.plan_order(order, &batch))
         .collect();
-    let t3 = t0.elapsed();
     planner.index.write_back(stock);
-    let t4 = t0.elapsed();
-    if std::env::var_os("PHASES").is_some() {
-        eprintln!(
-            "index {t1:?} sla {:?} plan {:?} write {:?}",
-            t2 - t1,
-            t3 - t2,
-            t4 - t3
-        );
-    }
     Plan { orders }
 }
 
@@ -235,36 +222,14 @@ pub fn haversine_km(lat_a: f64, lon_a: f64, lat_b: f64, lon_b: f64) -> f64 {
     2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
 }
 
-fn flag(k: usize) -> bool { static F: std::sync::OnceLock<[bool;3]> = std::sync::OnceLock::new(); F.get_or_init(|| [std::env::var_os("EMPTY").is_some(), std::env::var_os("NOBUCKET").is_some(), std::env::var_os("NOTRACE").is_some()])[k] }
 const EARTH_RADIUS_KM: f64 = 6371.0;
 const BAD_PREFIX: &str = "BAD:";
 /// Short lines named in a `BLOCK_COMPLETE` outcome before "and N more".
 const SHORT_LINES_NAMED_MAX: usize = 5;
 /// Marks "no stock group" in the per-order group matrix.
 const NO_GROUP: u32 = u32::MAX;
-
-/// Positions of `demands` in SLA order: `dispatch_by` ascending with none last, then
-/// `priority` descending, then `seq`, then `order_id`, then input position.
-fn sla_order(demands: &[Demand]) -> Vec<usize> {
-    type Key = (bool, i64, Reverse<i64>, i64, i64, usize);
-    let mut keys: Vec<Key> = demands
-        .iter()
-        .enumerate()
-        .map(|(position, d)| {
-            let sla = (d.dispatch_by.is_none(), d.dispatch_by.unwrap_or(0));
-            (
-                sla.0,
-                sla.1,
-                Reverse(d.priority),
-                d.seq,
-                d.order_id,
-                position,
-            )
-        })
-        .collect();
-    keys.sort_unstable();
-    keys.into_iter().map(|key| key.5).collect()
-}
+/// Marks a line whose SKU the snapshot does not hold.
+const NO_SKU: u32 = u32::MAX;
 
 // ---------------------------------------------------------------------------------------
 // Distance
@@ -304,13 +269,18 @@ impl Distance {
     }
 
     fn describe(self, out: &mut String) {
-        // Writing into a String cannot fail.
-        let _ = match self {
-            // Whole kilometres read well and format without float machinery.
-            Distance::Km(km) => write!(out, "{} km", km.round() as i64),
-            Distance::Pincode(difference) => write!(out, "pincode distance {difference}"),
-            Distance::Unknown => write!(out, "distance unknown"),
-        };
+        match self {
+            // Whole kilometres read well.
+            Distance::Km(km) => {
+                push_int(out, km.round() as i64);
+                out.push_str(" km");
+            }
+            Distance::Pincode(difference) => {
+                out.push_str("pincode distance ");
+                push_int(out, i64::try_from(difference).unwrap_or(i64::MAX));
+            }
+            Distance::Unknown => out.push_str("distance unknown"),
+        }
     }
 }
 
@@ -646,6 +616,170 @@ impl StockIndex {
 }
 
 // ---------------------------------------------------------------------------------------
+// The batch, prepared
+
+/// A demand's fixed warehouse, resolved against `warehouses`.
+#[derive(Debug, Clone, Copy)]
+enum Fixed {
+    Any,
+    Site(u32),
+    /// Names a warehouse that is not one of the client's.
+    Unknown(i64),
+}
+
+/// One order as the planner reads it.
+///
+/// `Batch::prepare` copies what planning needs out of the `Demand`s in one pass in input
+/// order and lays the orders and their lines out in SLA order. Planning then reads memory
+/// front to back; following each `Demand`'s heap data (lines, pools, ship-to) in SLA order
+/// instead cost several cache misses per order and was the largest cost measured.
+#[derive(Debug, Clone, Copy)]
+struct Order {
+    order_id: i64,
+    fulfilment: FulfilmentType,
+    /// Draws every `BAD:` bucket rather than `pools`.
+    bad_source: bool,
+    fixed: Fixed,
+    ship_to: Option<Located>,
+    /// `Batch::lines[lines.0..lines.1]`: the demand's lines, in order.
+    lines: (u32, u32),
+    /// `Batch::pools[..]`: its good pools as bucket numbers, in order, each once.
+    pools: (u32, u32),
+    /// `Batch::used_sites[..]`: warehouses earlier attempts used that are still the client's.
+    used_sites: (u32, u32),
+    /// Distinct warehouses earlier attempts used, the client's or not.
+    used_count: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Line {
+    line_id: i64,
+    sku: i64,
+    /// Open units; 0 for a line whose open quantity is not positive.
+    open: i64,
+    /// The SKU's number in the stock index, or `NO_SKU`.
+    sku_number: u32,
+}
+
+struct Batch {
+    /// In SLA order.
+    orders: Vec<Order>,
+    lines: Vec<Line>,
+    pools: Vec<u32>,
+    used_sites: Vec<u32>,
+}
+
+fn range(span: (u32, u32)) -> std::ops::Range<usize> {
+    span.0 as usize..span.1 as usize
+}
+
+impl Batch {
+    /// SLA order: `dispatch_by` ascending with none last, then `priority` descending, then
+    /// `seq`, then `order_id`, then input position.
+    fn prepare(demands: &[Demand], sites: &Sites, index: &StockIndex) -> Batch {
+        assert!(demands.len() < u32::MAX as usize, "too many demands");
+        // The line count rides along after the (unique) position, so it never decides.
+        type Key = (bool, i64, Reverse<i64>, i64, i64, u32, u32);
+        let mut keys: Vec<Key> = demands
+            .iter()
+            .enumerate()
+            .map(|(position, d)| {
+                let lines = u32::try_from(d.lines.len()).expect("too many lines");
+                let sla = (d.dispatch_by.is_none(), d.dispatch_by.unwrap_or(0));
+                let key = (Reverse(d.priority), d.seq, d.order_id);
+                (sla.0, sla.1, key.0, key.1, key.2, position as u32, lines)
+            })
+            .collect();
+        keys.sort_unstable();
+        let mut rank = vec![0u32; demands.len()];
+        let mut first_line = vec![0u32; demands.len()];
+        let mut line_count: u32 = 0;
+        for (r, key) in keys.iter().enumerate() {
+            rank[key.5 as usize] = r as u32;
+            first_line[key.5 as usize] = line_count;
+            line_count = line_count.checked_add(key.6).expect("too many lines");
+        }
+        let placeholder = Order {
+            order_id: 0,
+            fulfilment: FulfilmentType::BlockComplete,
+            bad_source: false,
+            fixed: Fixed::Any,
+            ship_to: None,
+            lines: (0, 0),
+            pools: (0, 0),
+            used_sites: (0, 0),
+            used_count: 0,
+        };
+        let mut batch = Batch {
+            orders: vec![placeholder; demands.len()],
+            lines: vec![Line::default(); line_count as usize],
+            pools: Vec::new(),
+            used_sites: Vec::new(),
+        };
+        for (position, demand) in demands.iter().enumerate() {
+            let first = first_line[position];
+            for (k, line) in demand.lines.iter().enumerate() {
+                batch.lines[first as usize + k] = Line {
+                    line_id: line.line_id,
+                    sku: line.sku,
+                    open: line.open.max(0),
+                    sku_number: index.sku_number.get(&line.sku).copied().unwrap_or(NO_SKU),
+                };
+            }
+            let fixed = match demand.fixed_warehouse {
+                None => Fixed::Any,
+                Some(id) => sites.find(id).map_or(Fixed::Unknown(id), Fixed::Site),
+            };
+            let order = Order {
+                order_id: demand.order_id,
+                fulfilment: demand.fulfilment,
+                bad_source: demand.source == StockSource::Bad,
+                fixed,
+                ship_to: demand.ship_to.as_ref().map(Located::of),
+                lines: (first, first + demand.lines.len() as u32),
+                pools: batch.push_pools(demand, index),
+                used_sites: batch.push_used_sites(demand, sites),
+                used_count: distinct_count(&demand.used_warehouses),
+            };
+            batch.orders[rank[position] as usize] = order;
+        }
+        batch
+    }
+
+    fn push_pools(&mut self, demand: &Demand, index: &StockIndex) -> (u32, u32) {
+        let start = self.pools.len();
+        if demand.source == StockSource::Good {
+            for pool in &demand.pools {
+                if let Some(bucket) = index.find_bucket(pool)
+                    && !index.bucket_is_bad[bucket as usize]
+                    && !self.pools[start..].contains(&bucket)
+                {
+                    self.pools.push(bucket);
+                }
+            }
+        }
+        (start as u32, self.pools.len() as u32)
+    }
+
+    fn push_used_sites(&mut self, demand: &Demand, sites: &Sites) -> (u32, u32) {
+        let start = self.used_sites.len();
+        for id in &demand.used_warehouses {
+            if let Some(site) = sites.find(*id)
+                && !self.used_sites[start..].contains(&site)
+            {
+                self.used_sites.push(site);
+            }
+        }
+        (start as u32, self.used_sites.len() as u32)
+    }
+}
+
+fn distinct_count(ids: &[i64]) -> u32 {
+    let distinct = (0..ids.len()).filter(|&k| !ids[..k].contains(&ids[k])).count();
+    distinct as u32
+}
+
+// ---------------------------------------------------------------------------------------
 // Planning one order
 
 /// The distinct SKUs of one order: its lines sharing a SKU share that SKU's stock.
@@ -731,6 +865,8 @@ struct Planner<'a> {
     splits_left: usize,
     /// The current order draws bad stock rather than its pools.
     bad_source: bool,
+    /// The current order's fulfilment type.
+    fulfilment: FulfilmentType,
 }
 
 impl<'a> Planner<'a> {
@@ -746,91 +882,91 @@ impl<'a> Planner<'a> {
             fixed: None,
             splits_left: 0,
             bad_source: false,
+            fulfilment: FulfilmentType::MultiShipmentPartial,
         }
     }
 
-    fn plan_order(&mut self, demand: &Demand) -> OrderPlan {
+    fn plan_order(&mut self, order: &Order, batch: &Batch) -> OrderPlan {
         let mut plan = OrderPlan {
-            order_id: demand.order_id,
+            order_id: order.order_id,
             ..OrderPlan::default()
         };
-        self.fixed = None;
-        if let Some(id) = demand.fixed_warehouse {
-            match self.sites.find(id) {
-                Some(site) => self.fixed = Some(site),
-                None => {
-                    plan.trace.outcome =
-                        format!("fixed warehouse {id} is not one of the client's warehouses");
-                    return plan;
-                }
+        self.fixed = match order.fixed {
+            Fixed::Any => None,
+            Fixed::Site(site) => Some(site),
+            Fixed::Unknown(id) => {
+                let mut text = String::with_capacity(64);
+                text.push_str("fixed warehouse ");
+                push_int(&mut text, id);
+                text.push_str(" is not one of the client's warehouses");
+                plan.trace.outcome = text;
+                return plan;
             }
-        }
-        if flag(0) { plan.order_id += demand.lines.len() as i64 + demand.pools.len() as i64; return plan; }
-        let open = self.load_lines(demand);
+        };
+        self.fulfilment = order.fulfilment;
+        self.bad_source = order.bad_source;
+        let lines = &batch.lines[range(order.lines)];
+        let open = self.load_lines(lines);
         if open == 0 {
             plan.trace.outcome = "nothing open to allocate".to_owned();
             return plan;
         }
-        self.load_candidates(demand);
+        self.load_candidates(order, &batch.used_sites[range(order.used_sites)]);
         if self.scratch.candidates.is_empty() {
             plan.trace.outcome = "no warehouses to allocate from".to_owned();
             return plan;
         }
-        self.load_pools(demand);
+        self.scratch.pools.clear();
+        self.scratch
+            .pools
+            .extend_from_slice(&batch.pools[range(order.pools)]);
         self.load_units();
-        match demand.fulfilment {
-            FulfilmentType::SingleShipmentPartial => self.route_single(open),
-            _ => match self.strategy {
-                RoutingStrategy::MinimizeShipments => self.route_fewest(open),
-                RoutingStrategy::MinimizeDistance => self.route_nearest(),
-            },
+        let single = order.fulfilment == FulfilmentType::SingleShipmentPartial;
+        match (single, self.strategy) {
+            (true, _) => self.route_single(open),
+            (false, RoutingStrategy::MinimizeShipments) => self.route_fewest(open),
+            (false, RoutingStrategy::MinimizeDistance) => self.route_nearest(),
         }
-        self.settle_verdicts(demand.fulfilment == FulfilmentType::SingleShipmentPartial);
+        self.settle_verdicts(single);
         let covered = open - self.remaining();
         let commit =
-            covered > 0 && (demand.fulfilment != FulfilmentType::BlockComplete || covered == open);
+            covered > 0 && (order.fulfilment != FulfilmentType::BlockComplete || covered == open);
         if commit {
-            self.commit(demand, &mut plan.allocations);
+            plan.allocations = self.commit(lines);
         } else {
             self.hold();
         }
-        if commit && demand.fulfilment == FulfilmentType::SingleShipmentPartial {
-            plan.short_closed = demand
-                .lines
+        if commit && single && covered < open {
+            plan.short_closed = lines
                 .iter()
                 .zip(&self.scratch.line_remaining)
                 .filter(|(_, remaining)| **remaining > 0)
                 .map(|(line, remaining)| (line.line_id, *remaining))
                 .collect();
         }
-        if !flag(2) {
-            plan.trace = self.trace(demand, open, covered, commit);
-        }
+        plan.trace = self.trace(lines, open, covered, commit);
         plan
     }
 
     /// Groups the open lines by SKU into slots; returns the order's open units.
-    fn load_lines(&mut self, demand: &Demand) -> i64 {
+    fn load_lines(&mut self, lines: &[Line]) -> i64 {
         let s = &mut self.scratch;
         s.slots.clear();
         s.slot_lines.clear();
         s.by_sku.clear();
         s.line_remaining.clear();
         let mut open: i64 = 0;
-        for (position, line) in demand.lines.iter().enumerate() {
-            let line_open = line.open.max(0);
-            s.line_remaining.push(line_open);
-            if line_open > 0 {
-                open = open
-                    .checked_add(line_open)
-                    .expect("open units overflow i64");
+        for (position, line) in lines.iter().enumerate() {
+            s.line_remaining.push(line.open);
+            if line.open > 0 {
+                open = open.checked_add(line.open).expect("open units overflow i64");
                 s.by_sku.push((line.sku, position as u32));
             }
         }
         s.by_sku.sort_unstable();
         let mut k = 0;
         while k < s.by_sku.len() {
-            let sku = s.by_sku[k].0;
+            let (sku, first) = s.by_sku[k];
             let lines_start = s.slot_lines.len() as u32;
             let mut slot_open: i64 = 0;
             while k < s.by_sku.len() && s.by_sku[k].0 == sku {
@@ -839,8 +975,9 @@ impl<'a> Planner<'a> {
                 s.slot_lines.push(position);
                 k += 1;
             }
+            let sku_number = lines[first as usize].sku_number;
             s.slots.push(Slot {
-                sku: self.index.sku_number.get(&sku).copied(),
+                sku: (sku_number != NO_SKU).then_some(sku_number),
                 open: slot_open,
                 remaining: slot_open,
                 lines_start,
@@ -851,8 +988,7 @@ impl<'a> Planner<'a> {
     }
 
     /// Candidates with their distance and used flag, and the routing preference order.
-    fn load_candidates(&mut self, demand: &Demand) {
-        let ship_to = demand.ship_to.as_ref().map(Located::of);
+    fn load_candidates(&mut self, order: &Order, used_sites: &[u32]) {
         let sites = match self.fixed {
             Some(site) => site as usize..site as usize + 1,
             None => 0..self.sites.list.len(),
@@ -860,7 +996,7 @@ impl<'a> Planner<'a> {
         let s = &mut self.scratch;
         s.candidates.clear();
         for site in sites {
-            let distance = match &ship_to {
+            let distance = match &order.ship_to {
                 Some(place) => place.distance_to(&self.sites.list[site].located),
                 None => Distance::Unknown,
             };
@@ -874,21 +1010,12 @@ impl<'a> Planner<'a> {
                 verdict: Verdict::Undecided,
             });
         }
-        let mut used_distinct = 0;
-        for (k, id) in demand.used_warehouses.iter().enumerate() {
-            if demand.used_warehouses[..k].contains(id) {
-                continue;
-            }
-            used_distinct += 1;
-            let position = self
-                .sites
-                .find(*id)
-                .and_then(|site| self.candidate_of(site));
-            if let Some(position) = position {
+        for &site in used_sites {
+            if let Some(position) = self.candidate_of(site) {
                 self.scratch.candidates[position].used = true;
             }
         }
-        self.splits_left = self.max_splits.saturating_sub(used_distinct);
+        self.splits_left = self.max_splits.saturating_sub(order.used_count as usize);
         let s = &mut self.scratch;
         s.preference.clear();
         s.preference.extend(0..s.candidates.len() as u32);
@@ -908,23 +1035,6 @@ impl<'a> Planner<'a> {
             Some(fixed) => (fixed == site).then_some(0),
             None => Some(site as usize),
         }
-    }
-
-    /// The order's good pools as bucket numbers, in order, each once.
-    fn load_pools(&mut self, demand: &Demand) {
-        let s = &mut self.scratch;
-        s.pools.clear();
-        if demand.source == StockSource::Good {
-            for pool in &demand.pools {
-                if let Some(bucket) = self.index.find_bucket(pool)
-                    && !self.index.bucket_is_bad[bucket as usize]
-                    && !s.pools.contains(&bucket)
-                {
-                    s.pools.push(bucket);
-                }
-            }
-        }
-        self.bad_source = demand.source == StockSource::Bad;
     }
 
     /// Fills the slot × candidate matrices: units each warehouse holds for each SKU of the
@@ -1078,7 +1188,8 @@ impl<'a> Planner<'a> {
     }
 
     /// Takes the planned units out of stock and records them, per line and bucket.
-    fn commit(&mut self, demand: &Demand, allocations: &mut Vec<Allocation>) {
+    fn commit(&mut self, lines: &[Line]) -> Vec<Allocation> {
+        let mut allocations = Vec::with_capacity(lines.len());
         let s = &mut self.scratch;
         let width = s.candidates.len();
         let pools = (!self.bad_source).then_some(&s.pools[..]);
@@ -1108,10 +1219,10 @@ impl<'a> Planner<'a> {
                         stock.qty -= take;
                         need -= take;
                         allocations.push(Allocation {
-                            line_id: demand.lines[line].line_id,
-                            sku: demand.lines[line].sku,
+                            line_id: lines[line].line_id,
+                            sku: lines[line].sku,
                             warehouse,
-                            bucket: if flag(1) { String::new() } else { self.index.bucket_names[stock.bucket as usize].clone() },
+                            bucket: self.index.bucket_names[stock.bucket as usize].clone(),
                             qty: take,
                         });
                         if stock.qty == 0 {
@@ -1125,6 +1236,7 @@ impl<'a> Planner<'a> {
                 assert_eq!(left, 0, "planned units not given to any line");
             }
         }
+        allocations
     }
 
     /// Spreads the planned cover over the lines without touching stock, so the outcome
@@ -1144,13 +1256,13 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn trace(&self, demand: &Demand, open: i64, covered: i64, committed: bool) -> Trace {
+    fn trace(&self, lines: &[Line], open: i64, covered: i64, committed: bool) -> Trace {
         let s = &self.scratch;
         let mut considered = Vec::with_capacity(s.candidates.len());
         // `MinimizeDistance` reads best in the order it visited; otherwise the chosen
         // warehouses lead, in the order they were chosen.
         let by_visit = self.strategy == RoutingStrategy::MinimizeDistance
-            && demand.fulfilment != FulfilmentType::SingleShipmentPartial;
+            && self.fulfilment != FulfilmentType::SingleShipmentPartial;
         let mut push = |position: u32| {
             let candidate = &s.candidates[position as usize];
             considered.push(TraceWarehouse {
@@ -1171,70 +1283,69 @@ impl<'a> Planner<'a> {
         }
         Trace {
             considered,
-            outcome: self.outcome(demand, open, covered, committed),
+            outcome: self.outcome(lines, open, covered, committed),
         }
     }
 
+    /// Trace words are built by hand (`push_str`, `push_int`) rather than with `format!`:
+    /// a trace is written for every order on every pass, and the formatting machinery
+    /// was a measurable part of planning.
     fn verdict_text(&self, candidate: &Candidate, open: i64) -> String {
-        match candidate.verdict {
-            Verdict::Undecided => "not considered".to_owned(),
-            Verdict::NoStock => "no stock for this order".to_owned(),
-            Verdict::NotNeeded => "not needed: order already covered".to_owned(),
+        let fixed = match candidate.verdict {
+            Verdict::Undecided => Some("not considered"),
+            Verdict::NoStock => Some("no stock for this order"),
+            Verdict::NotNeeded => Some("not needed: order already covered"),
             Verdict::StockForCoveredLines => {
-                "not needed: its stock is for lines already covered".to_owned()
+                Some("not needed: its stock is for lines already covered")
             }
-            Verdict::SplitLimit => self.split_limit_verdict.clone(),
-            Verdict::OneShipmentOnly => "not chosen: the order ships from one warehouse".to_owned(),
-            Verdict::ChosenCover {
-                units,
-                of,
-                first: true,
-            } => {
-                format!("chosen: covers {units} of {of} {}", units_word(of))
-            }
-            Verdict::ChosenCover {
-                units,
-                of,
-                first: false,
-            } => {
-                format!(
-                    "chosen: covers {units} of the remaining {of} {}",
-                    units_word(of)
-                )
+            Verdict::OneShipmentOnly => Some("not chosen: the order ships from one warehouse"),
+            Verdict::SplitLimit => return self.split_limit_verdict.clone(),
+            _ => None,
+        };
+        if let Some(text) = fixed {
+            return text.to_owned();
+        }
+        let mut text = String::with_capacity(64);
+        match candidate.verdict {
+            Verdict::ChosenCover { units, of, first } => {
+                text.push_str("chosen: covers ");
+                push_int(&mut text, units);
+                text.push_str(if first { " of " } else { " of the remaining " });
+                push_units(&mut text, of);
             }
             Verdict::ChosenNearest { first } => {
-                let mut text = String::with_capacity(48);
                 text.push_str(if first {
-                    "chosen: nearest"
+                    "chosen: nearest with stock ("
                 } else {
-                    "chosen: next nearest"
+                    "chosen: next nearest with stock ("
                 });
-                text.push_str(" with stock (");
                 candidate.distance.describe(&mut text);
                 text.push(')');
-                text
             }
-            Verdict::Held => format!(
-                "held: would cover {} of {open} {}; BLOCK_COMPLETE waits for all",
-                candidate.taken,
-                units_word(open)
-            ),
+            Verdict::Held => {
+                text.push_str("held: would cover ");
+                push_int(&mut text, candidate.taken);
+                text.push_str(" of ");
+                push_units(&mut text, open);
+                text.push_str("; BLOCK_COMPLETE waits for all");
+            }
+            _ => {}
         }
+        text
     }
 
-    fn outcome(&self, demand: &Demand, open: i64, covered: i64, committed: bool) -> String {
-        let mut text = String::with_capacity(80);
-        // Writing into a String cannot fail.
+    fn outcome(&self, lines: &[Line], open: i64, covered: i64, committed: bool) -> String {
+        let mut text = String::with_capacity(96);
         if committed {
-            let single = demand.fulfilment == FulfilmentType::SingleShipmentPartial;
+            let single = self.fulfilment == FulfilmentType::SingleShipmentPartial;
             if single && covered < open {
                 text.push_str("SINGLE_SHIPMENT_PARTIAL: ");
             }
-            let _ = write!(
-                text,
-                "allocated {covered} of {open} {} from ",
-                units_word(open)
-            );
+            text.push_str("allocated ");
+            push_int(&mut text, covered);
+            text.push_str(" of ");
+            push_units(&mut text, open);
+            text.push_str(" from ");
             for (k, &position) in self.scratch.chosen.iter().enumerate() {
                 if k > 0 {
                     text.push_str(", ");
@@ -1242,34 +1353,28 @@ impl<'a> Planner<'a> {
                 let site = self.scratch.candidates[position as usize].site;
                 text.push_str(self.sites.list[site as usize].code);
             }
-            if covered < open {
-                let short = open - covered;
-                let _ = if single {
-                    write!(text, "; closed {short} short")
-                } else {
-                    write!(text, "; waiting for {short} {}", units_word(short))
-                };
+            let short = open - covered;
+            if short > 0 && single {
+                text.push_str("; closed ");
+                push_int(&mut text, short);
+                text.push_str(" short");
+            } else if short > 0 {
+                text.push_str("; waiting for ");
+                push_units(&mut text, short);
             }
         } else if covered > 0 {
-            let _ = write!(
-                text,
-                "BLOCK_COMPLETE: waiting — only {covered} of {open} {} available (",
-                units_word(open)
-            );
-            self.describe_short_lines(demand, &mut text);
+            text.push_str("BLOCK_COMPLETE: waiting — only ");
+            push_int(&mut text, covered);
+            text.push_str(" of ");
+            push_units(&mut text, open);
+            text.push_str(" available (");
+            self.describe_short_lines(lines, &mut text);
             text.push(')');
-        } else if self
-            .scratch
-            .candidates
-            .iter()
-            .any(|c| c.units_available > 0)
-        {
-            let _ = write!(
-                text,
-                "waiting for {open} {}: stock only at warehouses beyond max_splits {}",
-                units_word(open),
-                self.max_splits
-            );
+        } else if self.scratch.candidates.iter().any(|c| c.units_available > 0) {
+            text.push_str("waiting for ");
+            push_units(&mut text, open);
+            text.push_str(": stock only at warehouses beyond max_splits ");
+            push_int(&mut text, self.max_splits as i64);
         } else {
             text.push_str("no warehouse has stock for this order");
         }
@@ -1277,9 +1382,8 @@ impl<'a> Planner<'a> {
     }
 
     /// "line 3 short by 2, line 4 short by 1, and 2 more lines"
-    fn describe_short_lines(&self, demand: &Demand, text: &mut String) {
-        let short = demand
-            .lines
+    fn describe_short_lines(&self, lines: &[Line], text: &mut String) {
+        let short = lines
             .iter()
             .zip(&self.scratch.line_remaining)
             .filter(|(_, remaining)| **remaining > 0);
@@ -1293,17 +1397,45 @@ impl<'a> Planner<'a> {
             if named > 0 {
                 text.push_str(", ");
             }
-            let _ = write!(text, "line {} short by {remaining}", line.line_id);
+            text.push_str("line ");
+            push_int(text, line.line_id);
+            text.push_str(" short by ");
+            push_int(text, *remaining);
             named += 1;
         }
         if unnamed > 0 {
-            let _ = write!(text, ", and {unnamed} more lines");
+            text.push_str(", and ");
+            push_int(text, unnamed);
+            text.push_str(" more lines");
         }
     }
 }
 
-fn units_word(count: i64) -> &'static str {
-    if count == 1 { "unit" } else { "units" }
+/// Appends `value` in decimal.
+fn push_int(text: &mut String, value: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = value.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        text.push('-');
+    }
+    for &digit in &digits[at..] {
+        text.push(char::from(digit));
+    }
+}
+
+/// Appends "1 unit" or "N units".
+fn push_units(text: &mut String, count: i64) {
+    push_int(text, count);
+    text.push_str(if count == 1 { " unit" } else { " units" });
 }
 
 /// Units `position` can give toward the order's uncovered units, each SKU capped at what

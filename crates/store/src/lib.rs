@@ -366,24 +366,12 @@ fn upsert_sql(
     rows: usize,
 ) -> String {
     let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
-    let mut parameter = 0;
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for column in 0..columns.len() {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            parameter += 1;
-            match placeholders {
-                Placeholders::Numbered => sql.push_str(&format!("${parameter}")),
-                Placeholders::Anonymous => sql.push('?'),
-            }
-        }
-        sql.push(')');
-    }
+    sql.push_str(&values_rows(
+        placeholders,
+        &vec![None; columns.len()],
+        rows,
+        0,
+    ));
     let updates: Vec<String> = columns
         .iter()
         .filter(|c| !key.contains(c) && **c != "created_at")
@@ -395,6 +383,75 @@ fn upsert_sql(
         updates.join(", ")
     ));
     sql
+}
+
+/// `(p, p, …), (…)` for `rows` rows of `types.len()` parameters, numbered from
+/// `first_parameter + 1`. A `Some(type)` column is written `CAST(p AS type)`: in a
+/// `FROM (VALUES …)` list PostgreSQL cannot infer a parameter's type from a comparison.
+fn values_rows(
+    placeholders: Placeholders,
+    types: &[Option<&str>],
+    rows: usize,
+    first_parameter: usize,
+) -> String {
+    let mut sql = String::with_capacity(rows * types.len() * 8);
+    let mut parameter = first_parameter;
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for (column, cast) in types.iter().enumerate() {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            parameter += 1;
+            let p = match placeholders {
+                Placeholders::Numbered => format!("${parameter}"),
+                Placeholders::Anonymous => "?".to_owned(),
+            };
+            match cast {
+                Some(ty) => sql.push_str(&format!("CAST({p} AS {ty})")),
+                None => sql.push_str(&p),
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// `UPDATE table SET … FROM (VALUES …) AS v WHERE …` for `rows` rows typed `types`; the
+/// values are `v.column1`, `v.column2`, … on both backends. `set` and `condition` are SQL
+/// fragments naming them. Built from constants only.
+fn update_from_values(
+    placeholders: Placeholders,
+    table: &str,
+    set: &str,
+    types: &[&str],
+    condition: &str,
+    rows: usize,
+) -> String {
+    let typed: Vec<Option<&str>> = types.iter().map(|t| Some(*t)).collect();
+    format!(
+        "UPDATE {table} SET {set} FROM (VALUES {}) AS v WHERE {condition}",
+        values_rows(placeholders, &typed, rows, 0)
+    )
+}
+
+/// `INSERT INTO table (columns…) VALUES (…), (…)` for `rows` rows, with `tail` appended
+/// (`RETURNING …`, `ON CONFLICT …`). Built from constants only.
+fn insert_sql(
+    placeholders: Placeholders,
+    table: &str,
+    columns: &[&str],
+    rows: usize,
+    tail: &str,
+) -> String {
+    format!(
+        "INSERT INTO {table} ({}) VALUES {} {tail}",
+        columns.join(", "),
+        values_rows(placeholders, &vec![None; columns.len()], rows, 0)
+    )
 }
 
 /// Rows per multi-row statement: well under SQLite's 32,766 and PostgreSQL's 65,535

@@ -2,11 +2,14 @@
 //! through guarded updates, so a line can never be allocated, shipped or cancelled past
 //! what was ordered, whatever runs concurrently.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{AnyConnection, AnyExecutor, AssertSqlSafe, Row};
 
-use crate::{ClientId, Placeholders, StoreError, StoreResult, like_contains};
+use crate::{
+    ClientId, Placeholders, StoreError, StoreResult, UPSERT_ROWS_MAX, insert_sql, like_contains,
+    update_from_values,
+};
 
 /// An order's own fields, resolved to ids, as written.
 #[derive(Debug, Clone)]
@@ -464,101 +467,6 @@ pub async fn allocatable_stock(
         .collect()
 }
 
-/// Creates a shipment in status RELEASED; answers its id.
-pub async fn insert_shipment(
-    conn: &mut AnyConnection,
-    client: ClientId,
-    order: i64,
-    warehouse: i64,
-    at: i64,
-) -> StoreResult<i64> {
-    const SQL: &str = "INSERT INTO shipments (client_id, order_id, warehouse_id, status, created_at, updated_at) \
-                       VALUES ($1, $2, $3, 'RELEASED', $4, $4) RETURNING id";
-    let row = sqlx::query(SQL)
-        .bind(client.0)
-        .bind(order)
-        .bind(warehouse)
-        .bind(at)
-        .fetch_one(conn)
-        .await?;
-    Ok(row.try_get("id")?)
-}
-
-/// Binds `qty` units of `line` to `bucket` in `shipment`: the line's allocated count rises
-/// only if it stays within what was ordered.
-#[expect(clippy::too_many_arguments, reason = "one row of many columns")]
-pub async fn insert_allocation(
-    conn: &mut AnyConnection,
-    client: ClientId,
-    shipment: i64,
-    line: i64,
-    warehouse: i64,
-    sku: i64,
-    bucket: &str,
-    qty: i64,
-) -> StoreResult<()> {
-    const LINE: &str = "UPDATE order_lines SET allocated = allocated + $2 \
-                        WHERE id = $1 AND allocated + shipped + cancelled + $2 <= ordered";
-    const ROW: &str = "INSERT INTO allocations (client_id, shipment_id, order_line_id, warehouse_id, sku_id, bucket, qty) \
-                       VALUES ($1, $2, $3, $4, $5, $6, $7)";
-    let done = sqlx::query(LINE)
-        .bind(line)
-        .bind(qty)
-        .execute(&mut *conn)
-        .await?;
-    if done.rows_affected() != 1 {
-        return Err(StoreError::Insufficient {
-            bucket: format!("order line {line} open quantity"),
-            requested: qty,
-        });
-    }
-    sqlx::query(ROW)
-        .bind(client.0)
-        .bind(shipment)
-        .bind(line)
-        .bind(warehouse)
-        .bind(sku)
-        .bind(bucket)
-        .bind(qty)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Cancels `qty` open units of a line (never more than are open).
-pub async fn cancel_open(conn: &mut AnyConnection, line: i64, qty: i64) -> StoreResult<()> {
-    const SQL: &str = "UPDATE order_lines SET cancelled = cancelled + $2 \
-                       WHERE id = $1 AND allocated + shipped + cancelled + $2 <= ordered";
-    let done = sqlx::query(SQL).bind(line).bind(qty).execute(conn).await?;
-    if done.rows_affected() != 1 {
-        return Err(StoreError::Insufficient {
-            bucket: format!("order line {line} open quantity"),
-            requested: qty,
-        });
-    }
-    Ok(())
-}
-
-/// Records an allocation attempt's outcome on the order.
-pub async fn record_attempt(
-    conn: &mut AnyConnection,
-    order: i64,
-    status: &str,
-    trace: &str,
-    at: i64,
-) -> StoreResult<()> {
-    const SQL: &str = "UPDATE orders SET status = $2, allocation_trace = $3, attempts = attempts + 1, \
-                       updated_at = $4 WHERE id = $1";
-    sqlx::query(SQL)
-        .bind(order)
-        .bind(status)
-        .bind(trace)
-        .bind(at)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 #[derive(Debug, Clone)]
 pub struct ShipmentRow {
     pub id: i64,
@@ -639,27 +547,6 @@ pub async fn allocations<'e>(
             })
         })
         .collect()
-}
-
-/// Writes an event to the outbox, in the caller's transaction.
-pub async fn emit(
-    conn: &mut AnyConnection,
-    client: ClientId,
-    event_type: &str,
-    order: Option<i64>,
-    data: &str,
-    at: i64,
-) -> StoreResult<i64> {
-    const SQL: &str = "INSERT INTO outbox (client_id, event_type, order_id, data, at) VALUES ($1, $2, $3, $4, $5) RETURNING id";
-    let row = sqlx::query(SQL)
-        .bind(client.0)
-        .bind(event_type)
-        .bind(order)
-        .bind(data)
-        .bind(at)
-        .fetch_one(conn)
-        .await?;
-    Ok(row.try_get("id")?)
 }
 
 #[derive(Debug, Clone)]
@@ -788,4 +675,233 @@ pub async fn clients_with_waiting_orders<'e>(
     rows.iter()
         .map(|row| Ok(ClientId(row.try_get("client_id")?)))
         .collect()
+}
+
+/// Creates one RELEASED shipment per (order, warehouse) given; answers their ids by pair.
+pub async fn insert_shipments(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    pairs: &[(i64, i64)],
+    at: i64,
+) -> StoreResult<HashMap<(i64, i64), i64>> {
+    let placeholders = Placeholders::of(conn);
+    let mut ids = HashMap::with_capacity(pairs.len());
+    for chunk in pairs.chunks(UPSERT_ROWS_MAX) {
+        let sql = insert_sql(
+            placeholders,
+            "shipments",
+            &[
+                "client_id",
+                "order_id",
+                "warehouse_id",
+                "status",
+                "created_at",
+                "updated_at",
+            ],
+            chunk.len(),
+            // The returned rows name their pair, so their order does not matter.
+            "RETURNING id, order_id, warehouse_id",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (order, warehouse) in chunk {
+            query = query
+                .bind(client.0)
+                .bind(*order)
+                .bind(*warehouse)
+                .bind("RELEASED")
+                .bind(at)
+                .bind(at);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            ids.insert(
+                (row.try_get("order_id")?, row.try_get("warehouse_id")?),
+                row.try_get("id")?,
+            );
+        }
+    }
+    Ok(ids)
+}
+
+/// One allocation row to write: (shipment, order line, warehouse, sku, bucket, qty).
+pub type NewAllocation = (i64, i64, i64, i64, String, i64);
+
+/// Writes allocation rows and raises each line's allocated count by the sum of its rows —
+/// guarded, so no line passes what was ordered ([`StoreError::Insufficient`] otherwise).
+pub async fn insert_allocations(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    rows: &[NewAllocation],
+) -> StoreResult<()> {
+    let mut per_line: BTreeMap<i64, i64> = BTreeMap::new();
+    for (_, line, _, _, _, qty) in rows {
+        *per_line.entry(*line).or_default() += qty;
+    }
+    add_to_lines(conn, "allocated", &per_line.into_iter().collect::<Vec<_>>()).await?;
+    let placeholders = Placeholders::of(conn);
+    for chunk in rows.chunks(UPSERT_ROWS_MAX) {
+        let sql = insert_sql(
+            placeholders,
+            "allocations",
+            &[
+                "client_id",
+                "shipment_id",
+                "order_line_id",
+                "warehouse_id",
+                "sku_id",
+                "bucket",
+                "qty",
+            ],
+            chunk.len(),
+            "",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (shipment, line, warehouse, sku, bucket, qty) in chunk {
+            query = query
+                .bind(client.0)
+                .bind(*shipment)
+                .bind(*line)
+                .bind(*warehouse)
+                .bind(*sku)
+                .bind(bucket.clone())
+                .bind(*qty);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Cancels open units of lines: (line, qty), never more than are open.
+pub async fn cancel_open_many(conn: &mut AnyConnection, lines: &[(i64, i64)]) -> StoreResult<()> {
+    let mut per_line: BTreeMap<i64, i64> = BTreeMap::new();
+    for (line, qty) in lines {
+        *per_line.entry(*line).or_default() += qty;
+    }
+    add_to_lines(conn, "cancelled", &per_line.into_iter().collect::<Vec<_>>()).await
+}
+
+/// Adds to one count column of many lines, each guarded to stay within what was ordered.
+async fn add_to_lines(
+    conn: &mut AnyConnection,
+    column: &str,
+    lines: &[(i64, i64)],
+) -> StoreResult<()> {
+    let set = match column {
+        "allocated" => "allocated = order_lines.allocated + v.column2",
+        "cancelled" => "cancelled = order_lines.cancelled + v.column2",
+        other => return Err(StoreError::Corrupt(format!("no line count {other}"))),
+    };
+    let placeholders = Placeholders::of(conn);
+    for chunk in lines.chunks(UPSERT_ROWS_MAX) {
+        let sql = update_from_values(
+            placeholders,
+            "order_lines",
+            set,
+            &["BIGINT", "BIGINT"],
+            "order_lines.id = v.column1 AND order_lines.allocated + order_lines.shipped \
+             + order_lines.cancelled + v.column2 <= order_lines.ordered",
+            chunk.len(),
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (line, qty) in chunk {
+            query = query.bind(*line).bind(*qty);
+        }
+        let done = query.execute(&mut *conn).await?;
+        if done.rows_affected() != chunk.len() as u64 {
+            return Err(StoreError::Insufficient {
+                bucket: "an order line's open quantity".to_owned(),
+                requested: chunk.iter().map(|(_, q)| q).sum(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Every line of the given orders.
+pub async fn lines_of_orders(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    orders: &[i64],
+) -> StoreResult<Vec<OrderLineRow>> {
+    let placeholders = Placeholders::of(conn);
+    let mut lines = Vec::new();
+    for chunk in orders.chunks(UPSERT_ROWS_MAX) {
+        let list =
+            crate::values_rows(placeholders, &[None], chunk.len(), 1).replace(['(', ')'], "");
+        let first = match placeholders {
+            Placeholders::Numbered => "$1",
+            Placeholders::Anonymous => "?",
+        };
+        let sql = format!(
+            "SELECT l.id, l.order_id, l.line_id, l.sku_id, s.code AS sku, l.ordered, l.allocated, l.shipped, \
+             l.cancelled, l.price_minor FROM order_lines l JOIN skus s ON s.id = l.sku_id \
+             WHERE l.client_id = {first} AND l.order_id IN ({list}) ORDER BY l.id"
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(client.0);
+        for order in chunk {
+            query = query.bind(*order);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            lines.push(line_from_row(&row)?);
+        }
+    }
+    Ok(lines)
+}
+
+/// Records many orders' allocation attempts: (order, status, trace).
+pub async fn record_attempts(
+    conn: &mut AnyConnection,
+    attempts: &[(i64, String, String)],
+    at: i64,
+) -> StoreResult<()> {
+    let placeholders = Placeholders::of(conn);
+    for chunk in attempts.chunks(UPSERT_ROWS_MAX) {
+        let sql = update_from_values(
+            placeholders,
+            "orders",
+            "status = v.column2, allocation_trace = v.column3, attempts = orders.attempts + 1, updated_at = v.column4",
+            &["BIGINT", "TEXT", "TEXT", "BIGINT"],
+            "orders.id = v.column1",
+            chunk.len(),
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (order, status, trace) in chunk {
+            query = query
+                .bind(*order)
+                .bind(status.clone())
+                .bind(trace.clone())
+                .bind(at);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Writes many events to the outbox: (type, order, data).
+pub async fn emit_many(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    events: &[(&str, Option<i64>, String)],
+    at: i64,
+) -> StoreResult<()> {
+    let placeholders = Placeholders::of(conn);
+    for chunk in events.chunks(UPSERT_ROWS_MAX) {
+        let sql = insert_sql(
+            placeholders,
+            "outbox",
+            &["client_id", "event_type", "order_id", "data", "at"],
+            chunk.len(),
+            "",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (event_type, order, data) in chunk {
+            query = query
+                .bind(client.0)
+                .bind(event_type.to_string())
+                .bind(*order)
+                .bind(data.clone())
+                .bind(at);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
 }

@@ -5,7 +5,14 @@
 use oms_domain::inventory::{Balance, Bucket, Movement};
 use sqlx::{AnyConnection, AnyExecutor, Row};
 
-use crate::{ClientId, StoreError, StoreResult};
+use std::collections::BTreeMap;
+
+use sqlx::AssertSqlSafe;
+
+use crate::{
+    ClientId, Placeholders, StoreError, StoreResult, UPSERT_ROWS_MAX, insert_sql,
+    update_from_values,
+};
 
 /// One inventory key: (client, warehouse, sku).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -86,6 +93,110 @@ pub async fn apply(
         .bind(entry.at)
         .execute(conn)
         .await?;
+    Ok(())
+}
+
+/// Applies many movements in a constant number of statements per thousand: one guarded
+/// decrement per (key, source bucket) carrying the sum of its movements, one increment per
+/// (key, target bucket), one ledger row per movement. [`StoreError::Insufficient`] when any
+/// source holds less than its sum; the caller's transaction then must not commit.
+pub async fn apply_many(
+    conn: &mut AnyConnection,
+    movements: &[(StockKey, Movement, String)],
+    actor: &str,
+    at: i64,
+) -> StoreResult<()> {
+    let mut takes: BTreeMap<(StockKey, String), i64> = BTreeMap::new();
+    let mut gives: BTreeMap<(StockKey, String), i64> = BTreeMap::new();
+    for (key, movement, _) in movements {
+        if *movement.from() != Bucket::External {
+            *takes
+                .entry((*key, movement.from().to_string()))
+                .or_default() += movement.qty();
+        }
+        if *movement.to() != Bucket::External {
+            *gives.entry((*key, movement.to().to_string())).or_default() += movement.qty();
+        }
+    }
+    let placeholders = Placeholders::of(conn);
+    let takes: Vec<_> = takes.into_iter().collect();
+    for chunk in takes.chunks(UPSERT_ROWS_MAX) {
+        let sql = update_from_values(
+            placeholders,
+            "stock",
+            "qty = stock.qty - v.column5",
+            &["BIGINT", "BIGINT", "BIGINT", "TEXT", "BIGINT"],
+            "stock.client_id = v.column1 AND stock.warehouse_id = v.column2 \
+             AND stock.sku_id = v.column3 AND stock.bucket = v.column4 AND stock.qty >= v.column5",
+            chunk.len(),
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for ((key, bucket), qty) in chunk {
+            query = query
+                .bind(key.client.0)
+                .bind(key.warehouse)
+                .bind(key.sku)
+                .bind(bucket.clone())
+                .bind(*qty);
+        }
+        let taken = query.execute(&mut *conn).await?;
+        if taken.rows_affected() != chunk.len() as u64 {
+            return Err(StoreError::Insufficient {
+                bucket: "a stock bucket".to_owned(),
+                requested: chunk.iter().map(|(_, q)| q).sum(),
+            });
+        }
+    }
+    let gives: Vec<_> = gives.into_iter().collect();
+    for chunk in gives.chunks(UPSERT_ROWS_MAX) {
+        let sql = insert_sql(
+            placeholders,
+            "stock",
+            &["client_id", "warehouse_id", "sku_id", "bucket", "qty"],
+            chunk.len(),
+            "ON CONFLICT (client_id, warehouse_id, sku_id, bucket) DO UPDATE SET qty = stock.qty + excluded.qty",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for ((key, bucket), qty) in chunk {
+            query = query
+                .bind(key.client.0)
+                .bind(key.warehouse)
+                .bind(key.sku)
+                .bind(bucket.clone())
+                .bind(*qty);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    const LEDGER: [&str; 10] = [
+        "client_id",
+        "warehouse_id",
+        "sku_id",
+        "from_bucket",
+        "to_bucket",
+        "qty",
+        "kind",
+        "reference",
+        "actor",
+        "at",
+    ];
+    for chunk in movements.chunks(UPSERT_ROWS_MAX) {
+        let sql = insert_sql(placeholders, "ledger", &LEDGER, chunk.len(), "");
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (key, movement, reference) in chunk {
+            query = query
+                .bind(key.client.0)
+                .bind(key.warehouse)
+                .bind(key.sku)
+                .bind(movement.from().to_string())
+                .bind(movement.to().to_string())
+                .bind(movement.qty())
+                .bind(movement.kind().as_str())
+                .bind(reference.clone())
+                .bind(actor.to_owned())
+                .bind(at);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -6,13 +6,14 @@
 use std::collections::{BTreeMap, HashMap};
 
 use oms_domain::allocation::{
-    Demand, DemandLine, Place, Plan, StockSnapshot, StockSource, Warehouse, plan_allocation,
+    Demand, DemandLine, OrderPlan, Place, Plan, StockSnapshot, StockSource, Warehouse,
+    plan_allocation,
 };
 use oms_domain::inventory::{COMMON, Movement};
 use oms_domain::order::{LineCounts, derive_status};
 use oms_domain::settings::ClientSettings;
 use oms_store::orders::{self, OrderLineRow, OrderRow};
-use oms_store::stock::{self, LedgerEntry, StockKey};
+use oms_store::stock::{self, StockKey};
 use oms_store::{ClientId, Conn, clients, pools, warehouses};
 use serde::Serialize;
 use serde_json::json;
@@ -186,6 +187,11 @@ fn allocate_movement(bucket: &str, qty: i64) -> ApiResult<Movement> {
     movement.map_err(|e| ApiError::Internal(format!("allocation movement: {e}")))
 }
 
+/// Writes a plan in a constant number of statements per thousand rows: the stock
+/// movements (guarded, one decrement per key and bucket), the shipments, the allocation
+/// rows (guarded per line), the short closes, each written order's status and trace, and
+/// the outbox events. An order whose attempt changed nothing and says what it said before
+/// is not written at all, so a retry pass over a waiting backlog costs reads only.
 async fn apply(
     conn: &mut Conn,
     client: ClientId,
@@ -196,41 +202,7 @@ async fn apply(
     at: i64,
 ) -> ApiResult<PassSummary> {
     let mut summary = PassSummary::default();
-    // Stock first, in one fixed key order across every transaction, so two passes (or a
-    // pass and an order being created) can never wait on each other in a cycle.
-    let mut movements: Vec<(StockKey, &str, i64, i64)> = plan
-        .orders
-        .iter()
-        .flat_map(|o| {
-            o.allocations.iter().map(move |a| {
-                (
-                    StockKey {
-                        client,
-                        warehouse: a.warehouse,
-                        sku: a.sku,
-                    },
-                    a.bucket.as_str(),
-                    o.order_id,
-                    a.qty,
-                )
-            })
-        })
-        .collect();
-    movements.sort();
-    for (key, bucket, order_id, qty) in movements {
-        let code = orders_by_id
-            .get(&order_id)
-            .map(|o| o.record.order_code.as_str())
-            .unwrap_or_default();
-        let reference = format!("order:{code}");
-        let entry = LedgerEntry {
-            reference: &reference,
-            note: None,
-            actor,
-            at,
-        };
-        stock::apply(conn, key, &allocate_movement(bucket, qty)?, &entry).await?;
-    }
+    let mut written: Vec<(&OrderPlan, &OrderRow, String)> = Vec::new();
     for order_plan in &plan.orders {
         let Some(order) = orders_by_id.get(&order_plan.order_id) else {
             continue;
@@ -238,106 +210,144 @@ async fn apply(
         let trace = serde_json::to_string(&order_plan.trace)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let changed = !order_plan.allocations.is_empty() || !order_plan.short_closed.is_empty();
-        if !changed
-            && order.attempts > 0
-            && order.allocation_trace.as_deref() == Some(trace.as_str())
+        if changed
+            || order.attempts == 0
+            || order.allocation_trace.as_deref() != Some(trace.as_str())
         {
-            // Nothing new to say: a waiting order stays as it was, unwritten.
-            continue;
-        }
-        let mut shipments: BTreeMap<i64, i64> = BTreeMap::new();
-        for allocation in &order_plan.allocations {
-            let shipment = match shipments.get(&allocation.warehouse) {
-                Some(id) => *id,
-                None => {
-                    let id =
-                        orders::insert_shipment(conn, client, order.id, allocation.warehouse, at)
-                            .await?;
-                    shipments.insert(allocation.warehouse, id);
-                    id
-                }
-            };
-            orders::insert_allocation(
-                conn,
-                client,
-                shipment,
-                allocation.line_id,
-                allocation.warehouse,
-                allocation.sku,
-                &allocation.bucket,
-                allocation.qty,
-            )
-            .await?;
-            summary.lines_allocated += 1;
-            summary.units_allocated += allocation.qty as u64;
-        }
-        for (line, qty) in &order_plan.short_closed {
-            orders::cancel_open(conn, *line, *qty).await?;
-        }
-        let lines = orders::lines(&mut *conn, client, order.id).await?;
-        let counts: Vec<LineCounts> = lines
-            .iter()
-            .map(|l| LineCounts {
-                ordered: l.ordered,
-                allocated: l.allocated,
-                shipped: l.shipped,
-                cancelled: l.cancelled,
-            })
-            .collect();
-        let status = derive_status(&counts, true, false);
-        orders::record_attempt(conn, order.id, status.as_str(), &trace, at).await?;
-        if !order_plan.allocations.is_empty() {
-            let allocated: Vec<_> = order_plan
-                .allocations
-                .iter()
-                .map(|a| json!({"line_id": lines_by_id.get(&a.line_id).map(|l| l.line_id.as_str()), "qty": a.qty}))
-                .collect();
-            let data = json!({"order_code": order.record.order_code, "channel": order.channel, "status": status.as_str(), "allocated": allocated});
-            orders::emit(
-                conn,
-                client,
-                "order.allocated",
-                Some(order.id),
-                &data.to_string(),
-                at,
-            )
-            .await?;
-            for (warehouse, shipment) in &shipments {
-                let lines: Vec<_> = order_plan
-                    .allocations
-                    .iter()
-                    .filter(|a| a.warehouse == *warehouse)
-                    .map(|a| json!({"line_id": lines_by_id.get(&a.line_id).map(|l| l.line_id.as_str()), "sku": lines_by_id.get(&a.line_id).map(|l| l.sku.as_str()), "qty": a.qty}))
-                    .collect();
-                let data = json!({"shipment_id": shipment, "order_code": order.record.order_code, "channel": order.channel, "warehouse_id": warehouse, "lines": lines});
-                orders::emit(
-                    conn,
-                    client,
-                    "shipment.released",
-                    Some(order.id),
-                    &data.to_string(),
-                    at,
-                )
-                .await?;
-            }
-        }
-        if !order_plan.short_closed.is_empty() {
-            let closed: Vec<_> = order_plan
-                .short_closed
-                .iter()
-                .map(|(line, qty)| json!({"line_id": lines_by_id.get(line).map(|l| l.line_id.as_str()), "qty": qty, "reason": "SHORT_CLOSED"}))
-                .collect();
-            let data = json!({"order_code": order.record.order_code, "channel": order.channel, "cancelled": closed});
-            orders::emit(
-                conn,
-                client,
-                "order.cancelled",
-                Some(order.id),
-                &data.to_string(),
-                at,
-            )
-            .await?;
+            written.push((order_plan, order, trace));
         }
     }
+    if written.is_empty() {
+        return Ok(summary);
+    }
+
+    let mut movements = Vec::new();
+    let mut pairs = BTreeMap::new();
+    for (order_plan, order, _) in &written {
+        for a in &order_plan.allocations {
+            let key = StockKey {
+                client,
+                warehouse: a.warehouse,
+                sku: a.sku,
+            };
+            movements.push((
+                key,
+                allocate_movement(&a.bucket, a.qty)?,
+                format!("order:{}", order.record.order_code),
+            ));
+            pairs.insert((order.id, a.warehouse), ());
+        }
+    }
+    stock::apply_many(conn, &movements, actor, at).await?;
+    let pairs: Vec<(i64, i64)> = pairs.into_keys().collect();
+    let shipment_of = orders::insert_shipments(conn, client, &pairs, at).await?;
+    let mut rows = Vec::with_capacity(movements.len());
+    let mut short = Vec::new();
+    for (order_plan, order, _) in &written {
+        for a in &order_plan.allocations {
+            let shipment = *shipment_of
+                .get(&(order.id, a.warehouse))
+                .ok_or_else(|| ApiError::Internal("a shipment was not created".into()))?;
+            rows.push((
+                shipment,
+                a.line_id,
+                a.warehouse,
+                a.sku,
+                a.bucket.clone(),
+                a.qty,
+            ));
+            summary.lines_allocated += 1;
+            summary.units_allocated += u64::try_from(a.qty).unwrap_or(0);
+        }
+        short.extend(order_plan.short_closed.iter().copied());
+    }
+    orders::insert_allocations(conn, client, &rows).await?;
+    orders::cancel_open_many(conn, &short).await?;
+
+    let order_ids: Vec<i64> = written.iter().map(|(_, o, _)| o.id).collect();
+    let mut counts_of: HashMap<i64, Vec<LineCounts>> = HashMap::new();
+    for line in orders::lines_of_orders(conn, client, &order_ids).await? {
+        counts_of
+            .entry(line.order_id)
+            .or_default()
+            .push(LineCounts {
+                ordered: line.ordered,
+                allocated: line.allocated,
+                shipped: line.shipped,
+                cancelled: line.cancelled,
+            });
+    }
+    let mut attempts = Vec::with_capacity(written.len());
+    let mut events = Vec::new();
+    for (order_plan, order, trace) in written {
+        let status = derive_status(
+            counts_of.get(&order.id).map(Vec::as_slice).unwrap_or(&[]),
+            true,
+            false,
+        );
+        attempts.push((order.id, status.as_str().to_owned(), trace));
+        events.extend(order_events(
+            order_plan,
+            order,
+            status.as_str(),
+            lines_by_id,
+            &shipment_of,
+        ));
+    }
+    orders::record_attempts(conn, &attempts, at).await?;
+    orders::emit_many(conn, client, &events, at).await?;
     Ok(summary)
+}
+
+/// The outbox events of one order's attempt: `order.allocated` and one `shipment.released`
+/// per new shipment when it allocated, `order.cancelled` when it closed quantity short.
+fn order_events(
+    order_plan: &OrderPlan,
+    order: &OrderRow,
+    status: &str,
+    lines_by_id: &HashMap<i64, &OrderLineRow>,
+    shipment_of: &HashMap<(i64, i64), i64>,
+) -> Vec<(&'static str, Option<i64>, String)> {
+    let line_id = |id: &i64| lines_by_id.get(id).map(|l| l.line_id.clone());
+    let mut events = Vec::new();
+    if !order_plan.allocations.is_empty() {
+        let allocated: Vec<_> = order_plan
+            .allocations
+            .iter()
+            .map(|a| json!({"line_id": line_id(&a.line_id), "qty": a.qty}))
+            .collect();
+        let data = json!({"order_code": order.record.order_code, "channel": order.channel, "status": status, "allocated": allocated});
+        events.push(("order.allocated", Some(order.id), data.to_string()));
+        let warehouses: BTreeMap<i64, ()> = order_plan
+            .allocations
+            .iter()
+            .map(|a| (a.warehouse, ()))
+            .collect();
+        for warehouse in warehouses.keys() {
+            let lines: Vec<_> = order_plan
+                .allocations
+                .iter()
+                .filter(|a| a.warehouse == *warehouse)
+                .map(|a| json!({"line_id": line_id(&a.line_id), "sku": lines_by_id.get(&a.line_id).map(|l| l.sku.clone()), "qty": a.qty}))
+                .collect();
+            let data = json!({
+                "shipment_id": shipment_of.get(&(order.id, *warehouse)),
+                "order_code": order.record.order_code,
+                "channel": order.channel,
+                "warehouse_id": warehouse,
+                "lines": lines,
+            });
+            events.push(("shipment.released", Some(order.id), data.to_string()));
+        }
+    }
+    if !order_plan.short_closed.is_empty() {
+        let closed: Vec<_> = order_plan
+            .short_closed
+            .iter()
+            .map(|(line, qty)| json!({"line_id": line_id(line), "qty": qty, "reason": "SHORT_CLOSED"}))
+            .collect();
+        let data = json!({"order_code": order.record.order_code, "channel": order.channel, "cancelled": closed});
+        events.push(("order.cancelled", Some(order.id), data.to_string()));
+    }
+    events
 }
