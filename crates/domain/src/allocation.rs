@@ -775,7 +775,9 @@ impl Batch {
 }
 
 fn distinct_count(ids: &[i64]) -> u32 {
-    let distinct = (0..ids.len()).filter(|&k| !ids[..k].contains(&ids[k])).count();
+    let distinct = (0..ids.len())
+        .filter(|&k| !ids[..k].contains(&ids[k]))
+        .count();
     distinct as u32
 }
 
@@ -959,7 +961,9 @@ impl<'a> Planner<'a> {
         for (position, line) in lines.iter().enumerate() {
             s.line_remaining.push(line.open);
             if line.open > 0 {
-                open = open.checked_add(line.open).expect("open units overflow i64");
+                open = open
+                    .checked_add(line.open)
+                    .expect("open units overflow i64");
                 s.by_sku.push((line.sku, position as u32));
             }
         }
@@ -1370,7 +1374,12 @@ impl<'a> Planner<'a> {
             text.push_str(" available (");
             self.describe_short_lines(lines, &mut text);
             text.push(')');
-        } else if self.scratch.candidates.iter().any(|c| c.units_available > 0) {
+        } else if self
+            .scratch
+            .candidates
+            .iter()
+            .any(|c| c.units_available > 0)
+        {
             text.push_str("waiting for ");
             push_units(&mut text, open);
             text.push_str(": stock only at warehouses beyond max_splits ");

@@ -12,5 +12,6 @@ pub mod inward;
 pub mod masters;
 pub mod order;
 pub mod settings;
+pub mod shipment;
 pub mod sku;
 pub mod validation;

@@ -8,6 +8,7 @@
 
 pub mod channels;
 pub mod clients;
+pub mod fulfilment;
 pub mod inward;
 pub mod keys;
 mod migrations;
@@ -160,10 +161,12 @@ impl Store {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
                         // WAL lets readers run beside the writer; FULL makes each commit
-                        // durable; the busy timeout covers other processes (`oms check`).
+                        // durable; the busy timeout covers other processes (`oms check`);
+                        // a 64 MiB page cache keeps a large pass's indexes in memory.
                         conn.execute(sqlx::raw_sql(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                             PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                             PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
+                             PRAGMA cache_size = -65536;",
                         ))
                         .await?;
                     }

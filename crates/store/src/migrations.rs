@@ -29,10 +29,16 @@ const EMBEDDED: &[Embedded] = &[
     embedded!(1, "spine", "0001_spine.sql"),
     embedded!(2, "inventory", "0002_inventory.sql"),
     embedded!(3, "orders", "0003_orders.sql"),
+    embedded!(4, "fulfilment", "0004_fulfilment.sql"),
 ];
 
 /// `NNNN_name.sql` for every migration, in order: what both folders must hold.
-pub const MIGRATION_NAMES: &[&str] = &["0001_spine.sql", "0002_inventory.sql", "0003_orders.sql"];
+pub const MIGRATION_NAMES: &[&str] = &[
+    "0001_spine.sql",
+    "0002_inventory.sql",
+    "0003_orders.sql",
+    "0004_fulfilment.sql",
+];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {
     let migrations = EMBEDDED

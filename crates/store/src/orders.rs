@@ -816,7 +816,8 @@ async fn add_to_lines(
     Ok(())
 }
 
-/// Every line of the given orders.
+/// Every line of the given orders, in no particular order: an `ORDER BY l.id` here made
+/// SQLite walk every line of the client per chunk instead of using the order index.
 pub async fn lines_of_orders(
     conn: &mut AnyConnection,
     client: ClientId,
@@ -834,7 +835,7 @@ pub async fn lines_of_orders(
         let sql = format!(
             "SELECT l.id, l.order_id, l.line_id, l.sku_id, s.code AS sku, l.ordered, l.allocated, l.shipped, \
              l.cancelled, l.price_minor FROM order_lines l JOIN skus s ON s.id = l.sku_id \
-             WHERE l.client_id = {first} AND l.order_id IN ({list}) ORDER BY l.id"
+             WHERE l.client_id = {first} AND l.order_id IN ({list})"
         );
         let mut query = sqlx::query(AssertSqlSafe(sql)).bind(client.0);
         for order in chunk {

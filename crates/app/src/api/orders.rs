@@ -17,6 +17,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, path_code};
 use crate::fields::Fields;
 use crate::service::allocate::{self, PassSummary};
+use crate::service::fulfilment;
 use crate::service::orders::{self as service, OrderView};
 
 #[derive(ToSchema)]
@@ -122,6 +123,16 @@ pub struct EventOut {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+pub struct RemarkOut {
+    pub id: i64,
+    pub text: String,
+    /// Who wrote it last: `key:<id>:<name>` or `operator`.
+    pub author: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OrderOut {
     pub order_code: String,
     pub kind: String,
@@ -143,8 +154,7 @@ pub struct OrderOut {
     #[schema(value_type = Object)]
     pub allocation_trace: serde_json::Value,
     pub allocation_attempts: i64,
-    #[schema(value_type = Vec<Object>)]
-    pub remarks: Vec<serde_json::Value>,
+    pub remarks: Vec<RemarkOut>,
     pub events: Vec<EventOut>,
     pub created_at: String,
     pub updated_at: String,
@@ -220,7 +230,17 @@ impl From<OrderView> for OrderOut {
                 .and_then(|t| serde_json::from_str(&t).ok())
                 .unwrap_or(serde_json::Value::Null),
             allocation_attempts: order.attempts,
-            remarks: Vec::new(),
+            remarks: view
+                .remarks
+                .into_iter()
+                .map(|r| RemarkOut {
+                    id: r.id,
+                    text: r.text,
+                    author: r.author,
+                    created_at: rfc3339(r.created_at),
+                    updated_at: rfc3339(r.updated_at),
+                })
+                .collect(),
             events: view
                 .events
                 .into_iter()
@@ -418,4 +438,193 @@ pub async fn run_allocation(
         )
         .await?,
     ))
+}
+
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "documents the schema; never built")]
+pub struct CancelBody {
+    /// Lines and quantities to cancel; absent cancels the whole order.
+    lines: Option<Vec<CancelLine>>,
+    reason: String,
+}
+
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "documents the schema; never built")]
+pub struct CancelLine {
+    line_id: String,
+    qty: i64,
+}
+
+/// Seller cancellation of open and not-yet-picked units; freed stock returns to its pool.
+#[utoipa::path(post, path = "/api/v1/orders/{order_code}/cancel", tag = "orders", security(("bearer" = [])),
+    params(("order_code" = String, Path), ChannelQuery), request_body = CancelBody,
+    responses((status = 200, body = OrderOut), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody, description = "more than is cancellable, or already picked"),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn cancel_order(
+    State(state): State<AppState>,
+    scope: Scope,
+    ApiPath(code): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ChannelQuery>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> ApiResult<Json<OrderOut>> {
+    scope.require(Permission::ActOnOrders)?;
+    let code = path_code("order_code", &code)?;
+    let fields = Fields::from_json(&body).map_err(ApiError::invalid)?;
+    let channel = query.channel.unwrap_or_default();
+    let view = fulfilment::cancel(&state.store, &scope, code.as_str(), &channel, &fields).await?;
+    // Freed units may serve waiting orders.
+    state.allocator.wake();
+    Ok(Json(view.into()))
+}
+
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "documents the schema; never built")]
+pub struct RemarkBody {
+    text: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/orders/{order_code}/remarks", tag = "orders", security(("bearer" = [])),
+    params(("order_code" = String, Path), ChannelQuery), request_body = RemarkBody,
+    responses((status = 201, body = RemarkOut), (status = 404, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn add_remark(
+    State(state): State<AppState>,
+    scope: Scope,
+    ApiPath(code): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ChannelQuery>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> ApiResult<(StatusCode, Json<RemarkOut>)> {
+    scope.require(Permission::ActOnOrders)?;
+    let code = path_code("order_code", &code)?;
+    let fields = Fields::from_json(&body).map_err(ApiError::invalid)?;
+    let channel = query.channel.unwrap_or_default();
+    let (id, text, at) =
+        fulfilment::add_remark(&state.store, &scope, code.as_str(), &channel, &fields).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RemarkOut {
+            id,
+            text,
+            author: scope.actor.clone(),
+            created_at: rfc3339(at),
+            updated_at: rfc3339(at),
+        }),
+    ))
+}
+
+#[utoipa::path(put, path = "/api/v1/orders/{order_code}/remarks/{id}", tag = "orders", security(("bearer" = [])),
+    params(("order_code" = String, Path), ("id" = i64, Path), ChannelQuery), request_body = RemarkBody,
+    responses((status = 200, body = OrderOut), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn update_remark(
+    State(state): State<AppState>,
+    scope: Scope,
+    ApiPath((code, id)): ApiPath<(String, i64)>,
+    ApiQuery(query): ApiQuery<ChannelQuery>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> ApiResult<Json<OrderOut>> {
+    scope.require(Permission::ActOnOrders)?;
+    let code = path_code("order_code", &code)?;
+    let fields = Fields::from_json(&body).map_err(ApiError::invalid)?;
+    let channel = query.channel.unwrap_or_default();
+    fulfilment::update_remark(&state.store, &scope, code.as_str(), &channel, id, &fields).await?;
+    Ok(Json(
+        service::get(&state.store, scope.client, code.as_str(), &channel)
+            .await?
+            .into(),
+    ))
+}
+
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "documents the schema; never built")]
+pub struct ShipmentStatusBody {
+    /// PICKED, PACKED, SHIPPED, DELIVERED or RTO.
+    status: String,
+    /// Required with SHIPPED.
+    awb: Option<String>,
+    /// Required with SHIPPED.
+    carrier: Option<String>,
+}
+
+/// The WMS reports a shipment's progress. Forward one step at a time; a repeat is a no-op
+/// (200); backwards or skipping is 409. SHIPPED takes the stock out; RTO brings it back for
+/// QC as an inward B2B return.
+#[utoipa::path(post, path = "/api/v1/shipments/{shipment_id}/status", tag = "wms", security(("bearer" = [])),
+    params(("shipment_id" = i64, Path)), request_body = ShipmentStatusBody,
+    responses((status = 200, body = OrderOut), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn shipment_status(
+    State(state): State<AppState>,
+    scope: Scope,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> ApiResult<Json<OrderOut>> {
+    scope.require(Permission::MoveStock)?;
+    let fields = Fields::from_json(&body).map_err(ApiError::invalid)?;
+    Ok(Json(
+        fulfilment::update_shipment(&state.store, &scope, id, &fields)
+            .await?
+            .into(),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Event id to start after (0 for the beginning).
+    pub after: Option<i64>,
+    /// 1 to 500 (50).
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    pub items: Vec<EventOut>,
+    /// Pass as `after` for the next page; absent when there is nothing more now.
+    pub next_after: Option<i64>,
+}
+
+/// The client's events in order, for a WMS or an integration to pull. Each has a stable id
+/// to de-duplicate on.
+#[utoipa::path(get, path = "/api/v1/events", tag = "wms", security(("bearer" = [])),
+    params(EventsQuery), responses((status = 200, body = EventPage)))]
+pub async fn events(
+    State(state): State<AppState>,
+    scope: Scope,
+    ApiQuery(query): ApiQuery<EventsQuery>,
+) -> ApiResult<Json<EventPage>> {
+    scope.require(Permission::Read)?;
+    let limit = query.limit.unwrap_or(PAGE_LIMIT_DEFAULT);
+    if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::invalid_field(
+            "limit",
+            format!("must be between 1 and {PAGE_LIMIT_MAX}"),
+        ));
+    }
+    let mut rows = oms_store::fulfilment::events(
+        state.store.pool(),
+        scope.client,
+        query.after.unwrap_or(0),
+        limit + 1,
+    )
+    .await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let next_after = if more {
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
+    Ok(Json(EventPage {
+        items: rows
+            .into_iter()
+            .map(|e| EventOut {
+                id: e.id,
+                event_type: e.event_type,
+                at: rfc3339(e.at),
+                data: serde_json::from_str(&e.data).unwrap_or(serde_json::Value::Null),
+            })
+            .collect(),
+        next_after,
+    }))
 }

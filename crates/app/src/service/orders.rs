@@ -267,6 +267,7 @@ pub struct OrderView {
     pub shipments: Vec<ShipmentRow>,
     pub allocations: Vec<AllocationRow>,
     pub events: Vec<EventRow>,
+    pub remarks: Vec<oms_store::fulfilment::RemarkRow>,
 }
 
 pub async fn view(conn: &mut Conn, client: ClientId, id: i64) -> ApiResult<OrderView> {
@@ -278,6 +279,7 @@ pub async fn view(conn: &mut Conn, client: ClientId, id: i64) -> ApiResult<Order
         shipments: orders::shipments(&mut *conn, client, id).await?,
         allocations: orders::allocations(&mut *conn, client, id).await?,
         events: orders::order_events(&mut *conn, client, id).await?,
+        remarks: oms_store::fulfilment::remarks(&mut *conn, client, id).await?,
         order,
     })
 }

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod clients;
+mod fulfilment;
 mod inventory;
 mod masters;
 mod operations;

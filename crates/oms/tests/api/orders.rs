@@ -28,12 +28,12 @@ on_both_backends!(
     order_files_are_all_or_nothing_and_allocate_what_they_add,
 );
 
-const BLR: (f64, f64) = (12.97, 77.59);
-const DEL: (f64, f64) = (28.61, 77.21);
+pub const BLR: (f64, f64) = (12.97, 77.59);
+pub const DEL: (f64, f64) = (28.61, 77.21);
 
 /// Client acme with BLR1 (Bengaluru) and DEL1 (Delhi) mapped, channels MYNTRA and AJIO,
 /// SKUs TEE and JEANS, no stock.
-async fn shop(app: &TestApp) -> ClientKeys {
+pub async fn shop(app: &TestApp) -> ClientKeys {
     let keys = app.client("acme").await;
     for (code, pincode, (lat, lon)) in [("BLR1", "560001", BLR), ("DEL1", "110001", DEL)] {
         app.put(
@@ -75,7 +75,7 @@ async fn shop(app: &TestApp) -> ClientKeys {
 }
 
 /// Receives and passes `qty` units of `sku` at `warehouse` (good stock in COMMON).
-async fn stock(app: &TestApp, keys: &ClientKeys, warehouse: &str, sku: &str, qty: i64) {
+pub async fn stock(app: &TestApp, keys: &ClientKeys, warehouse: &str, sku: &str, qty: i64) {
     let code = format!("PO-{warehouse}-{sku}-{qty}-{}", rand_suffix());
     let (status, body) = app
         .post(
@@ -108,7 +108,7 @@ fn rand_suffix() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-fn b2c(
+pub fn b2c(
     code: &str,
     channel: &str,
     fulfilment: &str,
@@ -123,7 +123,7 @@ fn b2c(
     })
 }
 
-async fn inventory(app: &TestApp, keys: &ClientKeys, sku: &str, warehouse: &str) -> Value {
+pub async fn inventory(app: &TestApp, keys: &ClientKeys, sku: &str, warehouse: &str) -> Value {
     let (_, page) = app
         .get(
             &format!("/api/v1/inventory?sku={sku}&warehouse={warehouse}"),
@@ -137,7 +137,7 @@ async fn inventory(app: &TestApp, keys: &ClientKeys, sku: &str, warehouse: &str)
         .unwrap_or(Value::Null)
 }
 
-fn line<'a>(order: &'a Value, line_id: &str) -> &'a Value {
+pub fn line<'a>(order: &'a Value, line_id: &str) -> &'a Value {
     order["lines"]
         .as_array()
         .and_then(|l| l.iter().find(|l| l["line_id"] == line_id))
@@ -311,7 +311,7 @@ async fn concurrent_duplicates_make_exactly_one_order(app: &TestApp) {
 }
 
 /// Polls the order until `done` holds, for at most a few seconds.
-async fn eventually(
+pub async fn eventually(
     app: &TestApp,
     token: &str,
     code: &str,
