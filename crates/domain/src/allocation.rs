@@ -26,7 +26,7 @@
 //!   (ties as above) — and closes the open quantity it cannot cover as short (only when it
 //!   allocates something; with nothing anywhere it waits).
 
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -189,8 +189,9 @@ pub struct Plan {
 /// - `max_splits` 0 is treated as 1 (settings refuse 0; an order must be able to ship).
 ///   Warehouses in `used_warehouses` count toward it even when they are no longer in
 ///   `warehouses`.
-/// - Each order's allocations come in the order its warehouses were chosen, then by SKU,
-///   line and bucket; there is one `Allocation` per (line, warehouse, bucket).
+/// - Each order's allocations come in the order its warehouses were chosen, then in line
+///   order (lines sharing a SKU together), then bucket order; there is one `Allocation`
+///   per (line, warehouse, bucket).
 /// - `TraceWarehouse::units_available` is what the warehouse could give toward the order's
 ///   open lines when the order's planning began (each line capped at its open quantity).
 pub fn plan_allocation(
@@ -226,8 +227,8 @@ const EARTH_RADIUS_KM: f64 = 6371.0;
 const BAD_PREFIX: &str = "BAD:";
 /// Short lines named in a `BLOCK_COMPLETE` outcome before "and N more".
 const SHORT_LINES_NAMED_MAX: usize = 5;
-/// Marks "no stock group" in the per-order group matrix.
-const NO_GROUP: u32 = u32::MAX;
+/// Marks a snapshot entry the index leaves out.
+const NO_CELL: u32 = u32::MAX;
 /// Marks a line whose SKU the snapshot does not hold.
 const NO_SKU: u32 = u32::MAX;
 
@@ -245,19 +246,14 @@ enum Distance {
 }
 
 impl Distance {
-    fn rank(self) -> u8 {
+    /// A key that orders distances: km before pincode before unknown, then by value (a
+    /// non-negative float orders as its bits). Km and pincode values are never compared
+    /// with each other.
+    fn sort_key(self) -> (u8, u64) {
         match self {
-            Distance::Km(_) => 0,
-            Distance::Pincode(_) => 1,
-            Distance::Unknown => 2,
-        }
-    }
-
-    fn compare(self, other: Distance) -> Ordering {
-        match (self, other) {
-            (Distance::Km(a), Distance::Km(b)) => a.total_cmp(&b),
-            (Distance::Pincode(a), Distance::Pincode(b)) => a.cmp(&b),
-            _ => self.rank().cmp(&other.rank()),
+            Distance::Km(km) => (0, km.to_bits()),
+            Distance::Pincode(difference) => (1, difference),
+            Distance::Unknown => (2, 0),
         }
     }
 
@@ -389,6 +385,9 @@ struct Site<'a> {
 struct Sites<'a> {
     list: Vec<Site<'a>>,
     by_id: FastMap<i64, u32>,
+    /// Per site: its place in (priority descending, id ascending), the tie-break after
+    /// distance.
+    rank: Vec<u32>,
 }
 
 impl<'a> Sites<'a> {
@@ -396,6 +395,7 @@ impl<'a> Sites<'a> {
         let mut sites = Sites {
             list: Vec::with_capacity(warehouses.len()),
             by_id: FastMap::default(),
+            rank: Vec::new(),
         };
         for warehouse in warehouses {
             if sites.by_id.contains_key(&warehouse.id) {
@@ -409,6 +409,13 @@ impl<'a> Sites<'a> {
                 located: Located::of(&warehouse.place),
             });
         }
+        let mut by_preference: Vec<usize> = (0..sites.list.len()).collect();
+        by_preference
+            .sort_by_key(|&site| (Reverse(sites.list[site].priority), sites.list[site].id));
+        sites.rank = vec![0; sites.list.len()];
+        for (rank, site) in by_preference.into_iter().enumerate() {
+            sites.rank[site] = rank as u32;
+        }
         sites
     }
 
@@ -420,14 +427,16 @@ impl<'a> Sites<'a> {
 // ---------------------------------------------------------------------------------------
 // Stock index
 
-/// One snapshot entry: an interned bucket name and the units left.
+/// One snapshot entry: its warehouse, an interned bucket name and the units left.
 #[derive(Debug, Clone, Copy)]
 struct Cell {
+    site: u32,
     bucket: u32,
     qty: i64,
 }
 
-/// The entries of one (warehouse, sku): `cells[start..start + len]`, buckets in name order.
+/// While building: the entries of one (warehouse, sku) in map order,
+/// `cells[start..start + len]`, buckets in name order.
 #[derive(Debug, Clone, Copy)]
 struct Group {
     site: u32,
@@ -435,14 +444,19 @@ struct Group {
     len: u32,
 }
 
-/// The snapshot turned into flat arrays: cells in the map's key order (so writing back is
-/// a zip, with no key lookups), grouped by (warehouse, sku), and the groups of each SKU
-/// together so a line finds every warehouse's stock with one hash lookup.
+/// The snapshot turned into one flat array laid out by SKU: the cells of one SKU at every
+/// warehouse sit together, so a line's stock is one stretch of memory rather than one
+/// per warehouse (in the map's warehouse-first order those were separate cache misses).
+/// `entry_cell` maps map order back to cells, so writing back is a zip with no key
+/// lookups.
 struct StockIndex {
+    /// By SKU number, then warehouse id, then bucket name; SKU k owns
+    /// `cells[sku_start[k]..sku_start[k + 1]]`, one run of cells per warehouse.
     cells: Vec<Cell>,
-    /// Groups ordered by SKU number; SKU k owns `groups[sku_start[k]..sku_start[k + 1]]`.
-    groups: Vec<Group>,
     sku_start: Vec<u32>,
+    /// Per snapshot entry in map order: its cell, or `NO_CELL` when it is not indexed (a
+    /// warehouse that is not the client's).
+    entry_cell: Vec<u32>,
     sku_number: FastMap<i64, u32>,
     bucket_names: Vec<String>,
     bucket_number: FastMap<String, u32>,
@@ -454,23 +468,28 @@ impl StockIndex {
         let entries = stock.available.len();
         assert!(entries < u32::MAX as usize, "snapshot too large to index");
         let mut index = StockIndex {
-            cells: Vec::with_capacity(entries),
-            groups: Vec::new(),
+            cells: Vec::new(),
+            entry_cell: Vec::new(),
             sku_start: Vec::new(),
             sku_number: FastMap::default(),
             bucket_names: Vec::new(),
             bucket_number: FastMap::default(),
             bucket_is_bad: Vec::new(),
         };
-        // (sku number, group) in map order; regrouped by SKU below.
+        // Cells and (sku number, group) in map order; regrouped by SKU below.
+        let mut cells: Vec<Cell> = Vec::with_capacity(entries);
         let mut found: Vec<(u32, Group)> = Vec::new();
         let mut current: Option<(i64, i64)> = None;
         let mut site_of_warehouse: (i64, Option<u32>) = (i64::MIN, None);
         let mut open_group = false;
         for ((warehouse, sku, bucket), &qty) in &stock.available {
             let bucket = index.intern_bucket(bucket);
-            let position = index.cells.len() as u32;
-            index.cells.push(Cell { bucket, qty });
+            let position = cells.len() as u32;
+            cells.push(Cell {
+                site: 0,
+                bucket,
+                qty,
+            });
             if current != Some((*warehouse, *sku)) {
                 current = Some((*warehouse, *sku));
                 if site_of_warehouse.0 != *warehouse {
@@ -495,12 +514,13 @@ impl StockIndex {
                 group.len += 1;
             }
         }
-        index.group_by_sku(found);
+        index.group_by_sku(found, &cells);
         index
     }
 
-    /// A counting sort of the groups by SKU number: linear, and stable.
-    fn group_by_sku(&mut self, found: Vec<(u32, Group)>) {
+    /// A counting sort of the groups by SKU number (linear, and stable), then the cells
+    /// copied into that order.
+    fn group_by_sku(&mut self, found: Vec<(u32, Group)>, map_cells: &[Cell]) {
         let skus = self.sku_number.len();
         let mut start = vec![0u32; skus + 1];
         for (number, _) in &found {
@@ -521,8 +541,25 @@ impl StockIndex {
             groups[*slot as usize] = group;
             *slot += 1;
         }
-        self.groups = groups;
-        self.sku_start = start;
+        let mut cells = Vec::with_capacity(map_cells.len());
+        let mut entry_cell = vec![NO_CELL; map_cells.len()];
+        let mut sku_start = Vec::with_capacity(skus + 1);
+        for (k, group) in groups.iter().enumerate() {
+            while sku_start.len() <= skus && start[sku_start.len()] as usize == k {
+                sku_start.push(cells.len() as u32);
+            }
+            for entry in group.start..group.start + group.len {
+                entry_cell[entry as usize] = cells.len() as u32;
+                cells.push(Cell {
+                    site: group.site,
+                    ..map_cells[entry as usize]
+                });
+            }
+        }
+        sku_start.resize(skus + 1, cells.len() as u32);
+        self.cells = cells;
+        self.entry_cell = entry_cell;
+        self.sku_start = sku_start;
     }
 
     fn intern_bucket(&mut self, name: &str) -> u32 {
@@ -553,18 +590,14 @@ impl StockIndex {
         }
     }
 
-    fn sku_groups(&self, sku: u32) -> std::ops::Range<usize> {
+    fn sku_cells(&self, sku: u32) -> std::ops::Range<usize> {
         self.sku_start[sku as usize] as usize..self.sku_start[sku as usize + 1] as usize
     }
 
-    fn group_cells(&self, group: &Group) -> std::ops::Range<usize> {
-        group.start as usize..(group.start + group.len) as usize
-    }
-
-    /// Units of `group` the order may draw: its good pools in order, or every bad bucket.
-    /// Entries at or below 0 count as nothing.
-    fn group_units(&self, group: &Group, pools: Option<&[u32]>) -> i64 {
-        let cells = &self.cells[self.group_cells(group)];
+    /// Units of one warehouse's run of cells the order may draw: its good pools in order,
+    /// or every bad bucket. Entries at or below 0 count as nothing.
+    fn run_units(&self, run: std::ops::Range<usize>, pools: Option<&[u32]>) -> i64 {
+        let cells = &self.cells[run];
         let mut units: i64 = 0;
         match pools {
             Some(pools) => {
@@ -586,10 +619,14 @@ impl StockIndex {
         units
     }
 
-    /// The cells of `group` the order draws from, in the order it draws them, with stock.
-    fn drawing_order(&self, group: &Group, pools: Option<&[u32]>, out: &mut Vec<usize>) {
+    /// The cells of a run the order draws from, in the order it draws them, with stock.
+    fn drawing_order(
+        &self,
+        range: std::ops::Range<usize>,
+        pools: Option<&[u32]>,
+        out: &mut Vec<usize>,
+    ) {
         out.clear();
-        let range = self.group_cells(group);
         match pools {
             Some(pools) => {
                 for pool in pools {
@@ -606,11 +643,13 @@ impl StockIndex {
         }
     }
 
-    /// Writes the units left into the snapshot: cells are in the map's order.
+    /// Writes the units left into the snapshot.
     fn write_back(self, stock: &mut StockSnapshot) {
-        assert_eq!(self.cells.len(), stock.available.len());
-        for (qty, cell) in stock.available.values_mut().zip(self.cells) {
-            *qty = cell.qty;
+        assert_eq!(self.entry_cell.len(), stock.available.len());
+        for (qty, &cell) in stock.available.values_mut().zip(&self.entry_cell) {
+            if cell != NO_CELL {
+                *qty = self.cells[cell as usize].qty;
+            }
         }
     }
 }
@@ -649,6 +688,8 @@ struct Order {
     used_sites: (u32, u32),
     /// Distinct warehouses earlier attempts used, the client's or not.
     used_count: u32,
+    /// Two or more lines name the same SKU (and so share its stock).
+    shared_skus: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -709,6 +750,7 @@ impl Batch {
             pools: (0, 0),
             used_sites: (0, 0),
             used_count: 0,
+            shared_skus: false,
         };
         let mut batch = Batch {
             orders: vec![placeholder; demands.len()],
@@ -740,6 +782,7 @@ impl Batch {
                 pools: batch.push_pools(demand, index),
                 used_sites: batch.push_used_sites(demand, sites),
                 used_count: distinct_count(&demand.used_warehouses),
+                shared_skus: has_shared_sku(&demand.lines),
             };
             batch.orders[rank[position] as usize] = order;
         }
@@ -772,6 +815,15 @@ impl Batch {
         }
         (start as u32, self.used_sites.len() as u32)
     }
+}
+
+fn has_shared_sku(lines: &[DemandLine]) -> bool {
+    if lines.len() <= 16 {
+        return (1..lines.len()).any(|k| lines[..k].iter().any(|l| l.sku == lines[k].sku));
+    }
+    let mut skus: Vec<i64> = lines.iter().map(|line| line.sku).collect();
+    skus.sort_unstable();
+    skus.windows(2).any(|pair| pair[0] == pair[1])
 }
 
 fn distinct_count(ids: &[i64]) -> u32 {
@@ -844,9 +896,11 @@ struct Scratch {
     candidates: Vec<Candidate>,
     /// Candidate positions, best first by (distance, priority desc, id).
     preference: Vec<u32>,
+    preference_keys: Vec<(u128, u32)>,
     /// Slot × candidate matrices (row = slot).
     units: Vec<i64>,
-    group: Vec<u32>,
+    /// The run of cells behind each `units` entry.
+    run: Vec<(u32, u32)>,
     take: Vec<i64>,
     /// Candidate positions in the order they were chosen.
     chosen: Vec<u32>,
@@ -908,7 +962,7 @@ impl<'a> Planner<'a> {
         self.fulfilment = order.fulfilment;
         self.bad_source = order.bad_source;
         let lines = &batch.lines[range(order.lines)];
-        let open = self.load_lines(lines);
+        let open = self.load_lines(lines, order.shared_skus);
         if open == 0 {
             plan.trace.outcome = "nothing open to allocate".to_owned();
             return plan;
@@ -950,8 +1004,9 @@ impl<'a> Planner<'a> {
         plan
     }
 
-    /// Groups the open lines by SKU into slots; returns the order's open units.
-    fn load_lines(&mut self, lines: &[Line]) -> i64 {
+    /// Groups the open lines by SKU into slots, in line order; returns the order's open
+    /// units.
+    fn load_lines(&mut self, lines: &[Line], shared_skus: bool) -> i64 {
         let s = &mut self.scratch;
         s.slots.clear();
         s.slot_lines.clear();
@@ -966,6 +1021,21 @@ impl<'a> Planner<'a> {
                     .expect("open units overflow i64");
                 s.by_sku.push((line.sku, position as u32));
             }
+        }
+        if !shared_skus {
+            // The common case: one slot per open line, in line order.
+            for &(_, position) in &s.by_sku {
+                let line = &lines[position as usize];
+                s.slots.push(Slot {
+                    sku: (line.sku_number != NO_SKU).then_some(line.sku_number),
+                    open: line.open,
+                    remaining: line.open,
+                    lines_start: s.slot_lines.len() as u32,
+                    lines_end: s.slot_lines.len() as u32 + 1,
+                });
+                s.slot_lines.push(position);
+            }
+            return open;
         }
         s.by_sku.sort_unstable();
         let mut k = 0;
@@ -988,6 +1058,10 @@ impl<'a> Planner<'a> {
                 lines_end: s.slot_lines.len() as u32,
             });
         }
+        // Slots in the order their SKU first appears among the lines.
+        let slot_lines = &s.slot_lines;
+        s.slots
+            .sort_unstable_by_key(|slot| slot_lines[slot.lines_start as usize]);
         open
     }
 
@@ -1020,18 +1094,19 @@ impl<'a> Planner<'a> {
             }
         }
         self.splits_left = self.max_splits.saturating_sub(order.used_count as usize);
+        // Preference: nearest, then priority, then id, as one integer key per candidate.
         let s = &mut self.scratch;
+        s.preference_keys.clear();
+        for (position, candidate) in s.candidates.iter().enumerate() {
+            let (kind, value) = candidate.distance.sort_key();
+            let tie = self.sites.rank[candidate.site as usize];
+            let key = (u128::from(kind) << 96) | (u128::from(value) << 32) | u128::from(tie);
+            s.preference_keys.push((key, position as u32));
+        }
+        s.preference_keys.sort_unstable();
         s.preference.clear();
-        s.preference.extend(0..s.candidates.len() as u32);
-        let (candidates, sites) = (&s.candidates, &self.sites.list);
-        s.preference.sort_unstable_by(|&a, &b| {
-            let (a, b) = (&candidates[a as usize], &candidates[b as usize]);
-            let (site_a, site_b) = (&sites[a.site as usize], &sites[b.site as usize]);
-            a.distance
-                .compare(b.distance)
-                .then(site_b.priority.cmp(&site_a.priority))
-                .then(site_a.id.cmp(&site_b.id))
-        });
+        s.preference
+            .extend(s.preference_keys.iter().map(|&(_, position)| position));
     }
 
     fn candidate_of(&self, site: u32) -> Option<usize> {
@@ -1042,29 +1117,37 @@ impl<'a> Planner<'a> {
     }
 
     /// Fills the slot × candidate matrices: units each warehouse holds for each SKU of the
-    /// order (over the order's buckets) and the stock group they come from.
+    /// order (over the order's buckets) and the run of cells they come from.
     fn load_units(&mut self) {
         let s = &mut self.scratch;
         let cells = s.slots.len() * s.candidates.len();
         let width = s.candidates.len();
         s.units.clear();
         s.units.resize(cells, 0);
-        s.group.clear();
-        s.group.resize(cells, NO_GROUP);
+        s.run.clear();
+        s.run.resize(cells, (0, 0));
         s.take.clear();
         s.take.resize(cells, 0);
         let pools = (!self.bad_source).then_some(&s.pools[..]);
         for (row, slot) in s.slots.iter().enumerate() {
             let Some(sku) = slot.sku else { continue };
-            for g in self.index.sku_groups(sku) {
-                let group = &self.index.groups[g];
+            let cells = self.index.sku_cells(sku);
+            let mut start = cells.start;
+            while start < cells.end {
+                let site = self.index.cells[start].site;
+                let mut end = start + 1;
+                while end < cells.end && self.index.cells[end].site == site {
+                    end += 1;
+                }
                 let position = match self.fixed {
-                    Some(fixed) if fixed != group.site => continue,
-                    Some(_) => 0,
-                    None => group.site as usize,
+                    None => Some(site as usize),
+                    Some(fixed) => (fixed == site).then_some(0),
                 };
-                s.units[row * width + position] = self.index.group_units(group, pools);
-                s.group[row * width + position] = g as u32;
+                if let Some(position) = position {
+                    s.units[row * width + position] = self.index.run_units(start..end, pools);
+                    s.run[row * width + position] = (start as u32, end as u32);
+                }
+                start = end;
             }
         }
         for position in 0..width {
@@ -1205,8 +1288,9 @@ impl<'a> Planner<'a> {
                 if left == 0 {
                     continue;
                 }
-                let group = &self.index.groups[s.group[row * width + position] as usize];
-                self.index.drawing_order(group, pools, &mut s.drawing);
+                let (start, end) = s.run[row * width + position];
+                let run = start as usize..end as usize;
+                self.index.drawing_order(run, pools, &mut s.drawing);
                 let mut cells = s.drawing.iter();
                 let mut cell = cells.next().copied();
                 for &line in &s.slot_lines[slot.lines_start as usize..slot.lines_end as usize] {
@@ -2120,6 +2204,50 @@ mod tests {
             plan.trace.outcome,
             "waiting for 2 units: stock only at warehouses beyond max_splits 1"
         );
+    }
+
+    #[test]
+    fn a_warehouse_whose_stock_is_only_for_covered_lines_is_not_needed() {
+        let mut snapshot = stock(&[(1, 10, COMMON, 2), (2, 10, COMMON, 2)]);
+        let demand = order(7, &[(101, 10, 2), (102, 11, 1)]);
+
+        let plan = plan_one(demand, &mut snapshot, &blr_and_del(), &fewest(3));
+
+        assert_eq!(plan.allocations, vec![allocation(101, 10, 1, COMMON, 2)]);
+        assert_eq!(
+            considered(&plan),
+            vec![
+                ("BLR1", 2, 2, "chosen: covers 2 of 3 units"),
+                (
+                    "DEL1",
+                    2,
+                    0,
+                    "not needed: its stock is for lines already covered"
+                ),
+            ]
+        );
+        assert_eq!(
+            plan.trace.outcome,
+            "allocated 2 of 3 units from BLR1; waiting for 1 unit"
+        );
+    }
+
+    #[test]
+    fn a_warehouse_listed_twice_is_considered_once() {
+        let mut warehouses = blr_and_del();
+        warehouses.push(warehouse(1, "BLR1-AGAIN", at(DEL)));
+        let mut snapshot = stock(&[(1, 10, COMMON, 2)]);
+
+        let plan = plan_one(
+            order(7, &[(101, 10, 1)]),
+            &mut snapshot,
+            &warehouses,
+            &nearest(3),
+        );
+
+        let codes: Vec<&str> = considered(&plan).into_iter().map(|c| c.0).collect();
+        assert_eq!(codes, vec!["BLR1", "DEL1"]);
+        assert_eq!(plan.allocations, vec![allocation(101, 10, 1, COMMON, 1)]);
     }
 
     // --- pools and stock sources ------------------------------------------------------
