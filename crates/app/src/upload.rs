@@ -25,6 +25,7 @@ pub enum UploadKind {
     Customers,
     InwardOrders,
     OutwardOrders,
+    Cancellations,
     PoolMovements,
 }
 
@@ -53,12 +54,13 @@ const OUTWARD_LINE_COLUMNS: &[&str] = &["line_id", "sku", "qty", "price"];
 const INWARD_ORDER_LEVEL: &[&str] = &["type", "warehouse", "party"];
 
 impl UploadKind {
-    pub const ALL: [UploadKind; 6] = [
+    pub const ALL: [UploadKind; 7] = [
         UploadKind::Skus,
         UploadKind::Suppliers,
         UploadKind::Customers,
         UploadKind::InwardOrders,
         UploadKind::OutwardOrders,
+        UploadKind::Cancellations,
         UploadKind::PoolMovements,
     ];
 
@@ -69,6 +71,7 @@ impl UploadKind {
             UploadKind::Customers => "customers",
             UploadKind::InwardOrders => "inward-orders",
             UploadKind::OutwardOrders => "outward-orders",
+            UploadKind::Cancellations => "cancellations",
             UploadKind::PoolMovements => "pool-movements",
         }
     }
@@ -81,7 +84,9 @@ impl UploadKind {
     fn code_column(self) -> Option<&'static str> {
         match self {
             UploadKind::Skus | UploadKind::Suppliers | UploadKind::Customers => Some("code"),
-            UploadKind::InwardOrders | UploadKind::OutwardOrders => Some("order_code"),
+            UploadKind::InwardOrders | UploadKind::OutwardOrders | UploadKind::Cancellations => {
+                Some("order_code")
+            }
             UploadKind::PoolMovements => None,
         }
     }
@@ -98,6 +103,9 @@ impl UploadKind {
             UploadKind::OutwardOrders => {
                 columns.extend_from_slice(OUTWARD_ORDER_LEVEL);
                 columns.extend_from_slice(OUTWARD_LINE_COLUMNS);
+            }
+            UploadKind::Cancellations => {
+                columns.extend_from_slice(&["channel", "reason", "line_id", "qty"])
             }
             UploadKind::PoolMovements => {
                 columns.extend_from_slice(service::stock::POOL_MOVEMENT_FIELDS)
@@ -116,6 +124,7 @@ impl UploadKind {
             UploadKind::InwardOrders | UploadKind::PoolMovements => {
                 oms_domain::access::Permission::MoveStock
             }
+            UploadKind::Cancellations => oms_domain::access::Permission::ActOnOrders,
         }
     }
 
@@ -332,6 +341,7 @@ pub async fn apply(
         UploadKind::OutwardOrders => {
             apply_outward_orders(store, scope, rows, read_errors, at).await?
         }
+        UploadKind::Cancellations => apply_cancellations(store, scope, rows, read_errors).await?,
         UploadKind::PoolMovements => {
             let numbers: Vec<u64> = rows.iter().map(|r| r.number).collect();
             let fields: Vec<Fields> = rows.into_iter().map(|r| r.fields).collect();
@@ -531,6 +541,59 @@ async fn apply_outward_orders(
         at,
     )
     .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Cancellation files: one row per line to cancel (`order_code, channel, reason, line_id,
+/// qty`), or one row without `line_id` and `qty` to cancel a whole order. All in one
+/// transaction: any refused order refuses the file.
+async fn apply_cancellations(
+    store: &Store,
+    scope: &Scope,
+    rows: Vec<Row>,
+    mut errors: Vec<RowError>,
+) -> ApiResult<()> {
+    let orders = group_orders(rows, &["channel"], &["reason"], &mut errors);
+    let mut tx = store.begin_write().await?;
+    for order in &orders {
+        let first = order.rows[0].number;
+        let whole = order
+            .rows
+            .iter()
+            .filter(|r| r.fields.get("line_id").is_none())
+            .count();
+        if whole > 0 && whole != order.rows.len() {
+            errors.push(row_error(
+                first,
+                "line_id",
+                "a file cancels an order whole (no line_id) or by lines, not both",
+            ));
+            continue;
+        }
+        let mut fields = order_fields(order, &["reason"], &["line_id", "qty"]);
+        fields.remove("order_code");
+        let channel = order.rows[0].fields.get("channel").unwrap_or_default();
+        match service::fulfilment::cancel_in(tx.conn(), scope, &order.code, &channel, &fields).await
+        {
+            Ok(_) => {}
+            Err(ApiError::Invalid { details, .. }) => {
+                for problem in details {
+                    let (number, column) = line_of(&problem.field, order, first);
+                    errors.push(row_error(number, &column, problem.message));
+                }
+            }
+            Err(ApiError::NotFound(what)) => {
+                errors.push(row_error(first, "order_code", format!("{what} not found")))
+            }
+            Err(ApiError::Conflict(message)) => errors.push(row_error(first, "qty", message)),
+            // A database refusal leaves the transaction unusable: report what we have.
+            Err(other) => return Err(other),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(refused(errors));
+    }
     tx.commit().await?;
     Ok(())
 }

@@ -33,7 +33,7 @@ fn kind_of(text: &str) -> ApiResult<UploadKind> {
 /// Validates the whole file first: on any bad row nothing is written and every bad row is
 /// listed (`{row, column, message}`, the header is row 1).
 #[utoipa::path(post, path = "/api/v1/uploads/{kind}", tag = "uploads", security(("bearer" = [])),
-    params(("kind" = String, Path, description = "skus, suppliers, customers, inward-orders or pool-movements")),
+    params(("kind" = String, Path, description = "skus, suppliers, customers, inward-orders, outward-orders, cancellations or pool-movements")),
     request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = UploadOut), (status = 413, body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
@@ -54,7 +54,10 @@ pub async fn upload(
         state.limits.upload_rows_max,
     )
     .await?;
-    if kind == upload::UploadKind::PoolMovements {
+    if matches!(
+        kind,
+        upload::UploadKind::PoolMovements | upload::UploadKind::Cancellations
+    ) {
         state.allocator.wake();
     }
     Ok(Json(UploadOut { rows }))

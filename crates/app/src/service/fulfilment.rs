@@ -312,6 +312,22 @@ pub async fn cancel(
     channel: &str,
     fields: &Fields,
 ) -> ApiResult<OrderView> {
+    let mut tx = store.begin_write().await?;
+    let order = cancel_in(tx.conn(), scope, code, channel, fields).await?;
+    let view = view(tx.conn(), scope.client, order).await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+/// [`cancel`] inside the caller's transaction; answers the order's id. Every refusal that
+/// depends only on the request (422, 404, 409) comes before the first write.
+pub async fn cancel_in(
+    conn: &mut Conn,
+    scope: &Scope,
+    code: &str,
+    channel: &str,
+    fields: &Fields,
+) -> ApiResult<i64> {
     refuse_unknown(fields, &["reason", "lines[].line_id", "lines[].qty"], &[])
         .map_err(ApiError::invalid)?;
     let mut problems = Problems::new();
@@ -320,10 +336,9 @@ pub async fn cancel(
         required_text(fields.get("reason").as_deref(), REASON_CHARS_MAX),
     );
     let requested_lines = fields.items("lines");
-    let mut tx = store.begin_write().await?;
-    let order = find(tx.conn(), scope.client, code, channel).await?;
-    let lines = orders::lines(tx.conn(), scope.client, order.id).await?;
-    let released = fulfilment::released_allocations(tx.conn(), scope.client, order.id).await?;
+    let order = find(conn, scope.client, code, channel).await?;
+    let lines = orders::lines(&mut *conn, scope.client, order.id).await?;
+    let released = fulfilment::released_allocations(&mut *conn, scope.client, order.id).await?;
     let mut released_of: HashMap<i64, Vec<&AllocationLine>> = HashMap::new();
     for a in &released {
         released_of.entry(a.order_line_id).or_default().push(a);
@@ -420,10 +435,10 @@ pub async fn cancel(
                 break;
             }
             let take = rest.min(allocation.qty);
-            fulfilment::reduce_allocation(tx.conn(), allocation.id, take).await?;
-            fulfilment::settle_allocated(tx.conn(), line.id, take, Settled::Cancelled).await?;
+            fulfilment::reduce_allocation(&mut *conn, allocation.id, take).await?;
+            fulfilment::settle_allocated(&mut *conn, line.id, take, Settled::Cancelled).await?;
             stock::apply(
-                tx.conn(),
+                &mut *conn,
                 key(scope.client, allocation),
                 &settle_movement(&allocation.bucket, take, Settled::Cancelled)?,
                 &entry,
@@ -436,20 +451,18 @@ pub async fn cancel(
             rest -= take;
         }
     }
-    orders::cancel_open_many(tx.conn(), &from_open).await?;
+    orders::cancel_open_many(&mut *conn, &from_open).await?;
     let mut events = Vec::new();
     for (shipment, shipment_lines) in &touched_shipments {
-        let whole = fulfilment::cancel_if_empty(tx.conn(), *shipment, at).await?;
+        let whole = fulfilment::cancel_if_empty(&mut *conn, *shipment, at).await?;
         let data = json!({"shipment_id": shipment, "order_code": order.record.order_code, "whole": whole, "lines": shipment_lines, "reason": reason});
         events.push(("shipment.cancelled", Some(order.id), data.to_string()));
     }
-    let status = refresh_status(tx.conn(), scope.client, order.id, at).await?;
+    let status = refresh_status(&mut *conn, scope.client, order.id, at).await?;
     let data = json!({"order_code": order.record.order_code, "channel": order.channel, "status": status, "cancelled": cancelled, "reason": reason});
     events.push(("order.cancelled", Some(order.id), data.to_string()));
-    orders::emit_many(tx.conn(), scope.client, &events, at).await?;
-    let view = view(tx.conn(), scope.client, order.id).await?;
-    tx.commit().await?;
-    Ok(view)
+    orders::emit_many(&mut *conn, scope.client, &events, at).await?;
+    Ok(order.id)
 }
 
 pub const REMARK_CHARS_MAX: usize = 2_000;

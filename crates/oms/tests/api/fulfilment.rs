@@ -16,6 +16,7 @@ on_both_backends!(
     cancelling_a_whole_order_frees_its_stock_for_waiting_orders,
     remarks_are_added_and_edited_with_their_author,
     the_event_feed_lists_every_change_in_order,
+    cancellation_files_are_all_or_nothing,
 );
 
 async fn released(app: &TestApp, keys: &ClientKeys, code: &str, qty: i64) -> (Value, i64) {
@@ -464,4 +465,41 @@ async fn the_event_feed_lists_every_change_in_order(app: &TestApp) {
     let globex = app.client("globex").await;
     let (_, theirs) = app.get("/api/v1/events", &globex.integration).await;
     assert_eq!(theirs["items"], json!([]));
+}
+
+async fn cancellation_files_are_all_or_nothing(app: &TestApp) {
+    let acme = shop(app).await;
+    stock(app, &acme, "BLR1", "TEE", 4).await;
+    released(app, &acme, "MYN-1", 2).await;
+    released(app, &acme, "MYN-2", 2).await;
+    let bad = "order_code,channel,reason,line_id,qty\nMYN-1,MYNTRA,customer asked,1,1\nMYN-2,MYNTRA,oos,1,5\nMYN-404,MYNTRA,x,1,1\n";
+    let (status, body) = app.upload("cancellations", &acme.support, bad).await;
+    let error = assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let rows: Vec<i64> = error["details"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .map(|d| d["row"].as_i64().unwrap_or_default())
+        .collect();
+    assert_eq!(rows, [3, 4], "{error}");
+    let (_, order) = app.get("/api/v1/orders/MYN-1", &acme.admin).await;
+    assert_eq!(
+        line(&order, "1")["cancelled"],
+        0,
+        "the good row was rolled back with the file"
+    );
+
+    let good = "order_code,channel,reason,line_id,qty\nMYN-1,MYNTRA,customer asked,1,1\nMYN-2,MYNTRA,fraud,,\n";
+    let (status, body) = app.upload("cancellations", &acme.support, good).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, first) = app.get("/api/v1/orders/MYN-1", &acme.admin).await;
+    assert_eq!(line(&first, "1")["cancelled"], 1);
+    let (_, second) = app.get("/api/v1/orders/MYN-2", &acme.admin).await;
+    assert_eq!(second["status"], "CANCELLED");
+    assert_eq!(inventory(app, &acme, "TEE", "BLR1").await["allocated"], 1);
 }
