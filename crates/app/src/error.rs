@@ -111,6 +111,10 @@ impl From<StoreError> for ApiError {
                 "{bucket} holds less than {requested}: the stock changed, retry"
             )),
             StoreError::Retry(message) => ApiError::Unavailable(message),
+            StoreError::InvalidText(_) => ApiError::invalid_field(
+                "input",
+                "holds characters that cannot be stored (such as a NUL byte)",
+            ),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -57,6 +57,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if parts.uri.query().is_some_and(has_encoded_control_character) {
+            return Err(ApiError::invalid_field(
+                "query",
+                "must not contain control characters",
+            ));
+        }
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(value)| ApiQuery(value))
@@ -64,7 +70,30 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// Whether a raw query string encodes a control character (`%00`–`%1F`, `%7F`): no filter
+/// or cursor holds one, and PostgreSQL cannot even store a NUL.
+fn has_encoded_control_character(query: &str) -> bool {
+    query.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && matches!(
+                (w[1].to_ascii_uppercase(), w[2].to_ascii_uppercase()),
+                (b'0' | b'1', b'0'..=b'9' | b'A'..=b'F') | (b'7', b'F')
+            )
+    })
+}
+
 /// A code taken from the path: refused with 422 when it is not a valid code.
 pub fn path_code(field: &str, text: &str) -> Result<Code, ApiError> {
     Code::parse(text).map_err(|message| ApiError::invalid_field(field, message))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn encoded_control_characters_are_spotted() {
+        assert!(super::has_encoded_control_character("q=%00"));
+        assert!(super::has_encoded_control_character("q=a%1fb"));
+        assert!(super::has_encoded_control_character("q=%7F"));
+        assert!(!super::has_encoded_control_character("q=%20a%2Fb&limit=5"));
+    }
 }

@@ -11,6 +11,8 @@ use serde_json::Value;
 #[derive(Debug, Default, Clone)]
 pub struct Fields {
     values: BTreeMap<String, String>,
+    /// Names of the lists the body had, even empty ones.
+    lists: std::collections::BTreeSet<String>,
 }
 
 impl Fields {
@@ -26,6 +28,7 @@ impl Fields {
         let mut fields = Fields::default();
         let mut errors = Vec::new();
         flatten(map, "", &mut fields.values, &mut errors);
+        fields.lists = list_names(map, "");
         if errors.is_empty() {
             Ok(fields)
         } else {
@@ -36,7 +39,13 @@ impl Fields {
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Fields {
         Fields {
             values: pairs.into_iter().collect(),
+            lists: Default::default(),
         }
+    }
+
+    /// Whether the JSON body held a list `name`, even an empty one.
+    pub fn has_list(&self, name: &str) -> bool {
+        self.lists.contains(name)
     }
 
     /// Takes field `name` out.
@@ -115,6 +124,29 @@ impl Fields {
             })
             .collect()
     }
+}
+
+/// Names of the top-level and nested lists of a JSON object.
+fn list_names(
+    map: &serde_json::Map<String, Value>,
+    prefix: &str,
+) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for (key, value) in map {
+        let name = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            Value::Array(_) => {
+                names.insert(name);
+            }
+            Value::Object(inner) => names.extend(list_names(inner, &name)),
+            _ => {}
+        }
+    }
+    names
 }
 
 /// `lines[12].sku` → `lines[].sku`.

@@ -145,8 +145,8 @@ pub async fn put_warehouse(
     Ok((row, created))
 }
 
-/// Unmaps a warehouse from a client; refused (409) once the client has inward orders or
-/// stock movements there, which must keep pointing at a warehouse of their client.
+/// Unmaps a warehouse from a client; refused (409) once the client has orders, inward
+/// orders or stock movements there, which must keep pointing at a warehouse of their client.
 pub async fn unmap_warehouse(
     store: &Store,
     client: ClientId,
@@ -155,7 +155,7 @@ pub async fn unmap_warehouse(
     let mut tx = store.begin_write().await?;
     let in_use = || {
         ApiError::Conflict(format!(
-            "warehouse {} holds inward orders or stock of this client and stays mapped",
+            "warehouse {} holds orders, inward orders or stock of this client and stays mapped",
             warehouse.code
         ))
     };

@@ -36,7 +36,14 @@ pub struct RoundOutcome {
 pub async fn allocation_round(store: &Store) -> ApiResult<RoundOutcome> {
     let mut outcome = RoundOutcome::default();
     for client in oms_store::orders::clients_with_waiting_orders(store.pool()).await? {
-        let summary = run_pass(store, client, Scope::AutoRetry, ALLOCATOR_ACTOR).await?;
+        // One client's failing pass must not hold up every client after it.
+        let summary = match run_pass(store, client, Scope::AutoRetry, ALLOCATOR_ACTOR).await {
+            Ok(summary) => summary,
+            Err(error) => {
+                tracing::warn!(client = client.0, %error, "allocation pass failed; next round retries it");
+                continue;
+            }
+        };
         outcome.clients += 1;
         outcome.summary.orders_seen += summary.orders_seen;
         outcome.summary.lines_allocated += summary.lines_allocated;

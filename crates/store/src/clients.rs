@@ -85,14 +85,31 @@ pub async fn list<'e>(
     rows.iter().map(from_row).collect()
 }
 
-/// Reads the client's settings inside a writing transaction, so a change is applied to
-/// what is current.
+/// The client's settings as the transaction sees them.
+pub async fn settings_in(conn: &mut AnyConnection, client: ClientId) -> StoreResult<String> {
+    const SQL: &str = "SELECT settings FROM clients WHERE id = $1";
+    let row = sqlx::query(SQL).bind(client.0).fetch_one(conn).await?;
+    Ok(row.try_get("settings")?)
+}
+
+/// Reads the client's settings inside a writing transaction and holds them, so a change is
+/// applied to what is current.
 pub async fn settings_for_update(
     conn: &mut AnyConnection,
     client: ClientId,
 ) -> StoreResult<String> {
     const SQL: &str = "SELECT settings FROM clients WHERE id = $1";
-    let row = sqlx::query(SQL).bind(client.0).fetch_one(conn).await?;
+    // PostgreSQL: lock the row so two concurrent changes apply one after the other; SQLite's
+    // write lock already serialises them and it has no row locks. NO KEY UPDATE, because
+    // every insert referencing the client holds KEY SHARE on this row, which FOR UPDATE
+    // would wait for — and two such transactions would deadlock.
+    const SQL_LOCKING: &str = "SELECT settings FROM clients WHERE id = $1 FOR NO KEY UPDATE";
+    let sql = if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+        SQL
+    } else {
+        SQL_LOCKING
+    };
+    let row = sqlx::query(sql).bind(client.0).fetch_one(conn).await?;
     Ok(row.try_get("settings")?)
 }
 

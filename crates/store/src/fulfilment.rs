@@ -133,6 +133,18 @@ pub async fn set_status(
     Ok(done.rows_affected() == 1)
 }
 
+/// Takes hold of a shipment that is still RELEASED (the update locks its row until the
+/// transaction ends); false when it is not RELEASED any more.
+pub async fn claim_released(conn: &mut AnyConnection, shipment: i64, at: i64) -> StoreResult<bool> {
+    const SQL: &str = "UPDATE shipments SET updated_at = $2 WHERE id = $1 AND status = 'RELEASED'";
+    let done = sqlx::query(SQL)
+        .bind(shipment)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Moves `qty` of a line from allocated to `to` (`shipped` or `cancelled`), guarded.
 pub async fn settle_allocated(
     conn: &mut AnyConnection,

@@ -64,6 +64,9 @@ pub enum StoreError {
     /// A foreign key or check constraint refused the write: a bug upstream, or a race.
     #[error("constraint violated: {0}")]
     Constraint(String),
+    /// Input text the database cannot hold.
+    #[error("text the database cannot store: {0}")]
+    InvalidText(String),
     /// A guarded write found less in a bucket or line than it needed: nothing was changed.
     #[error("{bucket} holds less than {requested}")]
     Insufficient { bucket: String, requested: i64 },
@@ -85,6 +88,10 @@ impl From<sqlx::Error> for StoreError {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
             if code == "40001" || code == "40P01" {
                 return StoreError::Retry(db.message().to_owned());
+            }
+            // Text PostgreSQL cannot store (a NUL byte, invalid encoding): the input's fault.
+            if code == "22021" || code == "22P05" {
+                return StoreError::InvalidText(db.message().to_owned());
             }
             match db.kind() {
                 ErrorKind::UniqueViolation => return StoreError::Conflict(db.message().to_owned()),

@@ -200,6 +200,23 @@ pub async fn apply_many(
     Ok(())
 }
 
+/// Holds `key` for the rest of the transaction against every other writer that locks it:
+/// on PostgreSQL a transaction-level advisory lock (single-key space, apart from the
+/// allocation passes' two-key locks); on SQLite the write lock already does.
+pub async fn lock_key(conn: &mut AnyConnection, key: StockKey) -> StoreResult<()> {
+    // PostgreSQL only: SQLite has no advisory locks and needs none.
+    const SQL: &str = "SELECT pg_advisory_xact_lock($1) AS locked";
+    if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+        return Ok(());
+    }
+    // A hash of the key: a collision only makes two keys wait for each other.
+    let id = key.client.0.wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as i64)
+        ^ key.warehouse.wrapping_mul(0xC2B2_AE3D_27D4_EB4F_u64 as i64)
+        ^ key.sku;
+    sqlx::query(SQL).bind(id).execute(conn).await?;
+    Ok(())
+}
+
 fn bucket_of(text: &str) -> StoreResult<Bucket> {
     text.parse()
         .map_err(|e| StoreError::Corrupt(format!("stock bucket: {e}")))
@@ -364,6 +381,9 @@ pub async fn warehouse_in_use<'e>(
                        SELECT 1 AS one FROM ledger WHERE client_id = $1 AND warehouse_id = $2 \
                        UNION ALL \
                        SELECT 1 AS one FROM inward_orders WHERE client_id = $1 AND warehouse_id = $2 \
+                       UNION ALL \
+                       SELECT 1 AS one FROM orders WHERE client_id = $1 \
+                       AND (warehouse_id = $2 OR destination_warehouse_id = $2) \
                        ) used";
     let row = sqlx::query(SQL)
         .bind(client.0)

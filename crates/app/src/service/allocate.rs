@@ -56,9 +56,8 @@ pub async fn run(
     if open_orders.is_empty() {
         return Ok(PassSummary::default());
     }
-    let settings: ClientSettings =
-        serde_json::from_str(&clients::settings_for_update(conn, client).await?)
-            .map_err(|e| ApiError::Internal(format!("stored settings: {e}")))?;
+    let settings: ClientSettings = serde_json::from_str(&clients::settings_in(conn, client).await?)
+        .map_err(|e| ApiError::Internal(format!("stored settings: {e}")))?;
     let candidates = candidate_warehouses(conn, client).await?;
     let pools_of_channel = channel_pools(conn, client).await?;
     let skus: Option<Vec<i64>> = ids.map(|_| {

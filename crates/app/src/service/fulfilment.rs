@@ -241,7 +241,7 @@ async fn open_transfer_inward(
     at: i64,
 ) -> ApiResult<()> {
     let order = PreparedInwardOrder {
-        code: inward_code(&shipment.order_code, shipment.id)?,
+        code: transit_code(shipment.id)?,
         kind: InwardKind::St,
         warehouse: destination,
         party: Code::parse(&shipment.warehouse).ok(),
@@ -250,11 +250,12 @@ async fn open_transfer_inward(
     write_inward(conn, client, &order, at).await
 }
 
-fn inward_code(order_code: &str, shipment: i64) -> ApiResult<Code> {
-    // Order codes are at most 64 characters; keep the shipment id, which makes it unique.
-    let suffix = format!("-S{shipment}");
-    let head: String = order_code.chars().take(64 - suffix.len()).collect();
-    Code::parse(&format!("{head}{suffix}")).map_err(ApiError::Internal)
+/// Inward codes the OMS makes for itself start with these; clients may not use them.
+pub const RESERVED_INWARD_PREFIXES: [&str; 2] = ["TRANSIT-S", "RTO-S"];
+
+/// The inward order a shipped stock transfer opens at its destination.
+fn transit_code(shipment: i64) -> ApiResult<Code> {
+    Code::parse(&format!("TRANSIT-S{shipment}")).map_err(ApiError::Internal)
 }
 
 /// An RTO brings the goods back: a `B2B_RETURN` inward order at the shipment's warehouse,
@@ -267,6 +268,20 @@ async fn return_to_origin(
     at: i64,
 ) -> ApiResult<()> {
     let client = scope.client;
+    if shipment.order_kind == "ST" {
+        // The goods come back to the source, so the transfer never arrives: its transit
+        // inward order closes — unless the destination received it already.
+        let transit = transit_code(shipment.id)?;
+        if let Some(order) = inward::find_order(&mut *conn, client, transit.as_str()).await? {
+            let lines = inward::lines(&mut *conn, client, order.id).await?;
+            if lines.iter().any(|l| l.line.received > 0) {
+                return Err(ApiError::Conflict(format!(
+                    "inward order {transit} was received at the destination: the transfer cannot return to origin"
+                )));
+            }
+            inward::close(conn, client, order.id, at).await?;
+        }
+    }
     let code = Code::parse(&format!("RTO-S{}", shipment.id)).map_err(ApiError::Internal)?;
     // Allocation rows outlive shipping (only the shipment's status retires them), so they
     // still say what the shipment carried.
@@ -336,6 +351,13 @@ pub async fn cancel_in(
         required_text(fields.get("reason").as_deref(), REASON_CHARS_MAX),
     );
     let requested_lines = fields.items("lines");
+    if fields.has_list("lines") && requested_lines.is_empty() {
+        // An empty list is not "the whole order": that is said by leaving `lines` out.
+        return Err(ApiError::invalid_field(
+            "lines",
+            "names no line; leave it out to cancel the whole order",
+        ));
+    }
     let order = find(conn, scope.client, code, channel).await?;
     let lines = orders::lines(&mut *conn, scope.client, order.id).await?;
     let released = fulfilment::released_allocations(&mut *conn, scope.client, order.id).await?;
@@ -420,6 +442,24 @@ pub async fn cancel_in(
         actor: &scope.actor,
         at,
     };
+    // Claim every shipment this cancellation may take units from while it is still
+    // RELEASED: the claim locks it (PostgreSQL), so a WMS pick either lands first — and the
+    // claim finds it picked, 409 — or waits for this transaction.
+    let mut claimed = BTreeSet::new();
+    for (line, qty) in &wanted {
+        if *qty > line.open() {
+            for allocation in released_of.get(&line.id).into_iter().flatten() {
+                if claimed.insert(allocation.shipment_id)
+                    && !fulfilment::claim_released(&mut *conn, allocation.shipment_id, at).await?
+                {
+                    return Err(ApiError::Conflict(format!(
+                        "shipment {} was picked meanwhile: its units can no longer be cancelled",
+                        allocation.shipment_id
+                    )));
+                }
+            }
+        }
+    }
     let mut from_open = Vec::new();
     let mut touched_shipments: BTreeMap<i64, Vec<serde_json::Value>> = BTreeMap::new();
     let mut cancelled = Vec::new();

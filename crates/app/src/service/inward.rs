@@ -81,7 +81,17 @@ pub async fn prepare(
             None
         }
     };
-    let (Some(code), Some(order)) = (code, order) else {
+    if let Some(code) = &code
+        && let Some(prefix) = crate::service::fulfilment::RESERVED_INWARD_PREFIXES
+            .iter()
+            .find(|p| code.as_str().starts_with(*p))
+    {
+        problems.add(
+            "order_code",
+            format!("codes starting {prefix} are the OMS's own (transfers in transit, returns)"),
+        );
+    }
+    let (Some(code), Some(order), true) = (code, order, problems.is_empty()) else {
         return Err(problems.into_vec());
     };
     let resolve = async |conn: &mut AnyConnection| -> Result<_, StoreError> {

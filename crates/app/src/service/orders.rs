@@ -212,7 +212,8 @@ fn different(order: &NewOrder) -> String {
 pub async fn create(store: &Store, scope: &Scope, fields: &Fields) -> ApiResult<(OrderView, bool)> {
     let (order, hash) = validate(fields).map_err(ApiError::invalid)?;
     let mut allocate_now = true;
-    for attempt in 1..=RACE_ATTEMPTS_MAX + 1 {
+    // Up to RACE_ATTEMPTS_MAX allocating attempts, then one that stores without allocating.
+    for attempt in 1..=RACE_ATTEMPTS_MAX + 2 {
         let mut tx = store.begin_write().await?;
         let at = now_micros();
         let ingested = insert(tx.conn(), scope.client, &order, &hash, at).await?;

@@ -355,7 +355,7 @@ pub async fn absolute(
         ));
     }
     let mut tx = store.begin_write().await?;
-    let mut planned = Vec::with_capacity(items.len());
+    let mut counted_keys = Vec::with_capacity(items.len());
     let mut seen = BTreeSet::new();
     for (index, item) in items.iter().enumerate() {
         let prefix = format!("items[{index}].");
@@ -376,15 +376,29 @@ pub async fn absolute(
             continue;
         }
         if let (Some(key), Some(counted)) = (key, counted) {
-            let balance = stock::balance(tx.conn(), key).await?;
-            match plan_absolute(&balance, counted) {
-                Ok(movements) => planned.push((sku, key, movements)),
-                Err(StockError::BelowAllocated { counted, allocated }) => problems.add(
-                    good_field,
-                    format!("counted {counted} is below the {allocated} units allocated to orders; cancel or ship those first"),
-                ),
-                Err(other) => problems.add(good_field, other.to_string()),
-            }
+            counted_keys.push((sku, key, counted, good_field));
+        }
+    }
+    // A count sets stock to a figure, so it is planned from what the key holds now: no other
+    // writer may move the key between this read and the write (two syncs of the same count
+    // would otherwise both add the difference). Keys are locked in one order, so two
+    // syncs never wait on each other in a cycle.
+    let mut keys: Vec<StockKey> = counted_keys.iter().map(|(_, key, _, _)| *key).collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        stock::lock_key(tx.conn(), key).await?;
+    }
+    let mut planned = Vec::with_capacity(counted_keys.len());
+    for (sku, key, counted, good_field) in counted_keys {
+        let balance = stock::balance(tx.conn(), key).await?;
+        match plan_absolute(&balance, counted) {
+            Ok(movements) => planned.push((sku, key, movements)),
+            Err(StockError::BelowAllocated { counted, allocated }) => problems.add(
+                good_field,
+                format!("counted {counted} is below the {allocated} units allocated to orders; cancel or ship those first"),
+            ),
+            Err(other) => problems.add(good_field, other.to_string()),
         }
     }
     // A warehouse problem repeats once per item; say it once.

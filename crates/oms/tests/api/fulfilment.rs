@@ -197,7 +197,7 @@ async fn shipping_a_stock_transfer_opens_its_inward_order_at_the_destination(app
     }
     let (status, inward) = app
         .get(
-            &format!("/api/v1/inward-orders/ST-1-S{shipment}"),
+            &format!("/api/v1/inward-orders/TRANSIT-S{shipment}"),
             &acme.admin,
         )
         .await;
@@ -216,7 +216,7 @@ async fn shipping_a_stock_transfer_opens_its_inward_order_at_the_destination(app
         "in transit until received"
     );
     assert_eq!(inventory(app, &acme, "TEE", "BLR1").await["good"], 1);
-    let code = format!("ST-1-S{shipment}");
+    let code = format!("TRANSIT-S{shipment}");
     app.post(
         &format!("/api/v1/inward-orders/{code}/grn"),
         &acme.admin,

@@ -8,5 +8,6 @@ mod inventory;
 mod masters;
 mod operations;
 mod orders;
+mod races;
 mod settings;
 mod uploads;
