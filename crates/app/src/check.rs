@@ -9,7 +9,7 @@ use oms_domain::inventory::{Balance, Bucket, Movement, MovementKind, check_balan
 use oms_domain::order::LineCounts;
 use oms_domain::settings::ClientSettings;
 use oms_store::stock::{self, StockKey};
-use oms_store::{Store, StoreResult, inward, orders};
+use oms_store::{Conn, Store, StoreResult, inward, orders};
 
 /// Ledger rows read per query while replaying.
 const REPLAY_BATCH_ROWS: i64 = 10_000;
@@ -33,24 +33,31 @@ fn key_name(key: &StockKey) -> String {
 
 /// Runs every check; a breach is a finding, not an error.
 pub async fn run(store: &Store) -> StoreResult<Report> {
+    // One snapshot for every table, so a server writing beside the check cannot make the
+    // tables disagree with each other mid-check.
+    let mut tx = store.begin_snapshot().await?;
+    run_in(tx.conn()).await
+}
+
+async fn run_in(conn: &mut Conn) -> StoreResult<Report> {
     let mut report = Report::default();
-    let replayed = replay(store, &mut report).await?;
-    compare_balances(store, &replayed, &mut report).await?;
-    check_inward_lines(store, &mut report).await?;
-    check_order_lines(store, &mut report).await?;
-    check_allocated_stock(store, &mut report).await?;
+    let replayed = replay(&mut *conn, &mut report).await?;
+    compare_balances(&mut *conn, &replayed, &mut report).await?;
+    check_inward_lines(&mut *conn, &mut report).await?;
+    check_order_lines(&mut *conn, &mut report).await?;
+    check_allocated_stock(&mut *conn, &mut report).await?;
     report
         .breaches
-        .extend(stock::foreign_client_rows(store.pool()).await?);
+        .extend(stock::foreign_client_rows(&mut *conn).await?);
     Ok(report)
 }
 
 /// Replays the whole ledger, key by key, in id order.
-async fn replay(store: &Store, report: &mut Report) -> StoreResult<BTreeMap<StockKey, Balance>> {
+async fn replay(conn: &mut Conn, report: &mut Report) -> StoreResult<BTreeMap<StockKey, Balance>> {
     let mut balances: BTreeMap<StockKey, Balance> = BTreeMap::new();
     let mut after = 0;
     loop {
-        let rows = stock::ledger_batch(store.pool(), after, REPLAY_BATCH_ROWS).await?;
+        let rows = stock::ledger_batch(&mut *conn, after, REPLAY_BATCH_ROWS).await?;
         let Some(last) = rows.last() else { break };
         after = last.id;
         for row in rows {
@@ -87,12 +94,12 @@ fn parse_movement(kind: &str, from: &str, to: &str, qty: i64) -> Result<Movement
 
 /// Stored balances against the replay, and the bucket rules on what is stored.
 async fn compare_balances(
-    store: &Store,
+    conn: &mut Conn,
     replayed: &BTreeMap<StockKey, Balance>,
     report: &mut Report,
 ) -> StoreResult<()> {
     let mut stored_rows: BTreeMap<StockKey, Vec<(Bucket, i64)>> = BTreeMap::new();
-    for (key, bucket, qty) in stock::all_buckets(store.pool()).await? {
+    for (key, bucket, qty) in stock::all_buckets(&mut *conn).await? {
         match bucket.parse::<Bucket>() {
             Ok(bucket) => stored_rows.entry(key).or_default().push((bucket, qty)),
             Err(e) => report
@@ -121,9 +128,9 @@ async fn compare_balances(
     Ok(())
 }
 
-async fn check_inward_lines(store: &Store, report: &mut Report) -> StoreResult<()> {
+async fn check_inward_lines(conn: &mut Conn, report: &mut Report) -> StoreResult<()> {
     let mut excess_of: BTreeMap<String, bool> = BTreeMap::new();
-    for (settings, order_code, sku, line) in inward::all_lines(store.pool()).await? {
+    for (settings, order_code, sku, line) in inward::all_lines(&mut *conn).await? {
         report.inward_lines += 1;
         let excess_allowed = *excess_of.entry(settings.clone()).or_insert_with(|| {
             serde_json::from_str::<ClientSettings>(&settings)
@@ -141,10 +148,10 @@ async fn check_inward_lines(store: &Store, report: &mut Report) -> StoreResult<(
 
 /// DESIGN §4 item 4: every order line's counts are ≥ 0 and add up to what was ordered, and
 /// its allocated count equals its live allocations.
-async fn check_order_lines(store: &Store, report: &mut Report) -> StoreResult<()> {
-    let live = orders::live_allocated_by_line(store.pool()).await?;
+async fn check_order_lines(conn: &mut Conn, report: &mut Report) -> StoreResult<()> {
+    let live = orders::live_allocated_by_line(&mut *conn).await?;
     for (order_code, line_id, id, ordered, allocated, shipped, cancelled) in
-        orders::all_line_counts(store.pool()).await?
+        orders::all_line_counts(&mut *conn).await?
     {
         report.order_lines += 1;
         let counts = LineCounts {
@@ -169,9 +176,9 @@ async fn check_order_lines(store: &Store, report: &mut Report) -> StoreResult<()
 }
 
 /// DESIGN §4 item 3: the allocated buckets at every key equal the live allocations there.
-async fn check_allocated_stock(store: &Store, report: &mut Report) -> StoreResult<()> {
+async fn check_allocated_stock(conn: &mut Conn, report: &mut Report) -> StoreResult<()> {
     let mut expected: BTreeMap<(StockKey, String), i64> = BTreeMap::new();
-    for (client, warehouse, sku, bucket, qty) in orders::live_allocations(store.pool()).await? {
+    for (client, warehouse, sku, bucket, qty) in orders::live_allocations(&mut *conn).await? {
         let stock_bucket = match bucket.strip_prefix("BAD:") {
             Some(reason) => format!("ALLOCATED_BAD:{reason}"),
             None => format!("ALLOCATED:{bucket}"),
@@ -189,7 +196,7 @@ async fn check_allocated_stock(store: &Store, report: &mut Report) -> StoreResul
         );
     }
     let mut stored: BTreeMap<(StockKey, String), i64> = BTreeMap::new();
-    for (key, bucket, qty) in stock::all_buckets(store.pool()).await? {
+    for (key, bucket, qty) in stock::all_buckets(&mut *conn).await? {
         if bucket.starts_with("ALLOCATED") && qty != 0 {
             stored.insert((key, bucket), qty);
         }

@@ -219,6 +219,22 @@ impl Store {
         Ok(Tx { inner, _gate: gate })
     }
 
+    /// Begins a read-only transaction that sees one snapshot of the whole database, for
+    /// checks that read many tables while others write (`oms check` beside `oms serve`).
+    /// Dropped, it rolls back; there is nothing to commit.
+    pub async fn begin_snapshot(&self) -> StoreResult<Tx> {
+        let inner = match self.backend {
+            // A deferred transaction in WAL mode reads one snapshot from its first read on.
+            Backend::Sqlite => self.pool.begin().await?,
+            Backend::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?
+            }
+        };
+        Ok(Tx { inner, _gate: None })
+    }
+
     /// Answers when the database answers.
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

@@ -458,10 +458,7 @@ pub async fn ledger_batch<'e>(
 
 /// For `oms check`: rows whose client differs from the client of a row they reference
 /// (DESIGN §4 item 6), described one per line.
-pub async fn foreign_client_rows<'e, E>(db: E) -> StoreResult<Vec<String>>
-where
-    E: AnyExecutor<'e> + Copy,
-{
+pub async fn foreign_client_rows(conn: &mut AnyConnection) -> StoreResult<Vec<String>> {
     const CHECKS: [(&str, &str); 5] = [
         (
             "stock rows whose SKU belongs to another client",
@@ -488,7 +485,7 @@ where
     ];
     let mut breaches = Vec::new();
     for (what, sql) in CHECKS {
-        let n: i64 = sqlx::query(sql).fetch_one(db).await?.try_get("n")?;
+        let n: i64 = sqlx::query(sql).fetch_one(&mut *conn).await?.try_get("n")?;
         if n > 0 {
             breaches.push(format!("{n} {what}"));
         }
