@@ -145,3 +145,67 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Whole-transaction attempts for a write PostgreSQL aborted for a serialization failure
+/// or a deadlock (DESIGN §3): the transaction rolled back, so running it again is safe.
+pub const TRANSACTION_ATTEMPTS_MAX: u32 = 4;
+
+/// Runs a use case that opens and commits its own transaction, again when the database
+/// aborted it for a serialization failure or deadlock (answered 503 after the last try).
+pub async fn retrying<T, F, Fut>(mut attempt: F) -> ApiResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ApiResult<T>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(ApiError::Unavailable(reason)) if tries < TRANSACTION_ATTEMPTS_MAX => {
+                tracing::debug!(%reason, tries, "transaction aborted by the database; running it again");
+                tokio::time::sleep(std::time::Duration::from_millis(5 * u64::from(tries))).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn an_aborted_transaction_is_run_again_and_other_errors_are_not() {
+        let calls = AtomicU32::new(0);
+        let answer = retrying(|| async {
+            if calls.fetch_add(1, Ordering::SeqCst) < 2 {
+                Err(ApiError::Unavailable("deadlock detected".into()))
+            } else {
+                Ok(7)
+            }
+        })
+        .await;
+        assert_eq!(answer.ok(), Some(7));
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+        let calls = AtomicU32::new(0);
+        let answer: ApiResult<()> = retrying(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(ApiError::Unavailable("could not serialize access".into()))
+        })
+        .await;
+        assert!(matches!(answer, Err(ApiError::Unavailable(_))));
+        assert_eq!(calls.load(Ordering::SeqCst), TRANSACTION_ATTEMPTS_MAX);
+
+        let calls = AtomicU32::new(0);
+        let answer: ApiResult<()> = retrying(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(ApiError::Conflict("different body".into()))
+        })
+        .await;
+        assert!(matches!(answer, Err(ApiError::Conflict(_))));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}

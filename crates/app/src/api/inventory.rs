@@ -17,7 +17,7 @@ use crate::api::warehouses::put_status;
 use crate::api::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX};
 use crate::auth::Scope;
 use crate::clock::rfc3339;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, retrying};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, path_code};
 use crate::fields::Fields;
 use crate::service::stock as service;
@@ -257,7 +257,7 @@ pub async fn absolute(
     scope.require(Permission::MoveStock)?;
     let fields = fields_of(&body)?;
     let warehouse = fields.get("warehouse").unwrap_or_default();
-    let after = service::absolute(&state.store, &scope, &fields).await?;
+    let after = retrying(|| service::absolute(&state.store, &scope, &fields)).await?;
     state.allocator.wake();
     Ok(Json(
         after
@@ -298,7 +298,7 @@ pub async fn lost(
 ) -> ApiResult<Json<InventoryOut>> {
     scope.require(Permission::MoveStock)?;
     let fields = fields_of(&body)?;
-    let balance = service::mark_lost(&state.store, &scope, &fields).await?;
+    let balance = retrying(|| service::mark_lost(&state.store, &scope, &fields)).await?;
     Ok(answer_balance(&fields, balance).await)
 }
 
@@ -323,7 +323,7 @@ pub async fn found(
 ) -> ApiResult<Json<InventoryOut>> {
     scope.require(Permission::MoveStock)?;
     let fields = fields_of(&body)?;
-    let balance = service::mark_found(&state.store, &scope, &fields).await?;
+    let balance = retrying(|| service::mark_found(&state.store, &scope, &fields)).await?;
     state.allocator.wake();
     Ok(answer_balance(&fields, balance).await)
 }
@@ -350,7 +350,7 @@ pub async fn pool_movement(
 ) -> ApiResult<Json<InventoryOut>> {
     scope.require(Permission::MoveStock)?;
     let fields = fields_of(&body)?;
-    let balance = service::move_between_pools(&state.store, &scope, &fields).await?;
+    let balance = retrying(|| service::move_between_pools(&state.store, &scope, &fields)).await?;
     state.allocator.wake();
     Ok(answer_balance(&fields, balance).await)
 }

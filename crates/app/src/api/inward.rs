@@ -12,7 +12,7 @@ use crate::AppState;
 use crate::api::{ListQuery, Page};
 use crate::auth::Scope;
 use crate::clock::rfc3339;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, retrying};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, path_code};
 use crate::fields::Fields;
 use crate::service::inward::{self as service, InwardView};
@@ -227,11 +227,9 @@ pub async fn grn(
 ) -> ApiResult<Json<InwardOrderOut>> {
     scope.require(Permission::MoveStock)?;
     let code = path_code("order_code", &code)?;
-    Ok(Json(
-        service::receive(&state.store, &scope, code.as_str(), &fields_of(&body)?)
-            .await?
-            .into(),
-    ))
+    let fields = fields_of(&body)?;
+    let view = retrying(|| service::receive(&state.store, &scope, code.as_str(), &fields)).await?;
+    Ok(Json(view.into()))
 }
 
 /// Sorts received units: pass → good (COMMON), fail → bad with a reason, lost → lost.
@@ -247,8 +245,9 @@ pub async fn qc(
 ) -> ApiResult<Json<InwardOrderOut>> {
     scope.require(Permission::MoveStock)?;
     let code = path_code("order_code", &code)?;
+    let fields = fields_of(&body)?;
     let view =
-        service::quality_check(&state.store, &scope, code.as_str(), &fields_of(&body)?).await?;
+        retrying(|| service::quality_check(&state.store, &scope, code.as_str(), &fields)).await?;
     // QC-passed units are new available stock: waiting orders may take them now.
     state.allocator.wake();
     Ok(Json(view.into()))

@@ -13,7 +13,7 @@ use crate::AppState;
 use crate::api::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, money};
 use crate::auth::Scope;
 use crate::clock::rfc3339;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, retrying};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, path_code};
 use crate::fields::Fields;
 use crate::service::allocate::{self, PassSummary};
@@ -472,7 +472,9 @@ pub async fn cancel_order(
     let code = path_code("order_code", &code)?;
     let fields = Fields::from_json(&body).map_err(ApiError::invalid)?;
     let channel = query.channel.unwrap_or_default();
-    let view = fulfilment::cancel(&state.store, &scope, code.as_str(), &channel, &fields).await?;
+    let view =
+        retrying(|| fulfilment::cancel(&state.store, &scope, code.as_str(), &channel, &fields))
+            .await?;
     // Freed units may serve waiting orders.
     state.allocator.wake();
     Ok(Json(view.into()))
@@ -561,11 +563,8 @@ pub async fn shipment_status(
 ) -> ApiResult<Json<OrderOut>> {
     scope.require(Permission::MoveStock)?;
     let fields = Fields::from_json(&body).map_err(ApiError::invalid)?;
-    Ok(Json(
-        fulfilment::update_shipment(&state.store, &scope, id, &fields)
-            .await?
-            .into(),
-    ))
+    let view = retrying(|| fulfilment::update_shipment(&state.store, &scope, id, &fields)).await?;
+    Ok(Json(view.into()))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

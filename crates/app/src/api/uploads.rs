@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::Scope;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, retrying};
 use crate::extract::ApiPath;
 use crate::upload::{self, UploadKind};
 
@@ -46,14 +46,8 @@ pub async fn upload(
     let kind = kind_of(&kind)?;
     scope.require(kind.permission())?;
     let bytes = file_bytes(request).await?;
-    let rows = upload::apply(
-        &state.store,
-        &scope,
-        kind,
-        &bytes,
-        state.limits.upload_rows_max,
-    )
-    .await?;
+    let rows_max = state.limits.upload_rows_max;
+    let rows = retrying(|| upload::apply(&state.store, &scope, kind, &bytes, rows_max)).await?;
     if matches!(
         kind,
         upload::UploadKind::PoolMovements | upload::UploadKind::Cancellations
