@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
+use crate::api::page_limit;
 use crate::api::warehouses::put_status;
-use crate::api::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX};
 use crate::auth::Scope;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ApiResult, retrying};
@@ -96,17 +96,6 @@ pub struct InventoryQuery {
 pub struct InventoryPage {
     pub items: Vec<InventoryOut>,
     pub next_cursor: Option<String>,
-}
-
-fn page_limit(limit: Option<i64>) -> ApiResult<i64> {
-    let limit = limit.unwrap_or(PAGE_LIMIT_DEFAULT);
-    if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
-        return Err(ApiError::invalid_field(
-            "limit",
-            format!("must be between 1 and {PAGE_LIMIT_MAX}"),
-        ));
-    }
-    Ok(limit)
 }
 
 /// Stock by SKU and warehouse, in SKU order; a page holds every warehouse of its SKUs.

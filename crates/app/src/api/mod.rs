@@ -162,16 +162,21 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
+/// A page size: 1 to [`PAGE_LIMIT_MAX`], [`PAGE_LIMIT_DEFAULT`] when absent.
+pub fn page_limit(limit: Option<i64>) -> ApiResult<i64> {
+    let limit = limit.unwrap_or(PAGE_LIMIT_DEFAULT);
+    if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::invalid_field(
+            "limit",
+            format!("must be between 1 and {PAGE_LIMIT_MAX}"),
+        ));
+    }
+    Ok(limit)
+}
+
 impl ListQuery {
     pub fn limit(&self) -> ApiResult<i64> {
-        let limit = self.limit.unwrap_or(PAGE_LIMIT_DEFAULT);
-        if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
-            return Err(ApiError::invalid_field(
-                "limit",
-                format!("must be between 1 and {PAGE_LIMIT_MAX}"),
-            ));
-        }
-        Ok(limit)
+        page_limit(self.limit)
     }
 
     pub fn after(&self) -> &str {

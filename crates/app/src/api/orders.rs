@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::api::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, money};
+use crate::api::{money, page_limit};
 use crate::auth::Scope;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ApiResult, retrying};
@@ -346,13 +346,7 @@ pub async fn search_orders(
     ApiQuery(query): ApiQuery<OrderSearchQuery>,
 ) -> ApiResult<Json<OrderPage>> {
     scope.require(Permission::Read)?;
-    let limit = query.limit.unwrap_or(PAGE_LIMIT_DEFAULT);
-    if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
-        return Err(ApiError::invalid_field(
-            "limit",
-            format!("must be between 1 and {PAGE_LIMIT_MAX}"),
-        ));
-    }
+    let limit = page_limit(query.limit)?;
     let status = query.status.unwrap_or_default();
     if !status.is_empty() && OrderStatus::parse(&status).is_none() {
         return Err(ApiError::invalid_field(
@@ -593,13 +587,7 @@ pub async fn events(
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> ApiResult<Json<EventPage>> {
     scope.require(Permission::Read)?;
-    let limit = query.limit.unwrap_or(PAGE_LIMIT_DEFAULT);
-    if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
-        return Err(ApiError::invalid_field(
-            "limit",
-            format!("must be between 1 and {PAGE_LIMIT_MAX}"),
-        ));
-    }
+    let limit = page_limit(query.limit)?;
     let mut rows = oms_store::fulfilment::events(
         state.store.pool(),
         scope.client,
