@@ -333,7 +333,8 @@ pub async fn lines<'e>(
 }
 
 /// Open demand: orders with open quantity, not cancelled, optionally only `retry = AUTO`,
-/// optionally only the given ids; with their open lines.
+/// optionally only the given ids; with all their lines (open or not: the order's status
+/// after a pass is derived from every line, without reading them again).
 pub async fn open_demand(
     conn: &mut AnyConnection,
     client: ClientId,
@@ -349,7 +350,8 @@ pub async fn open_demand(
                          l.shipped, l.cancelled, l.price_minor FROM order_lines l JOIN orders o ON o.id = l.order_id \
                          JOIN skus s ON s.id = l.sku_id \
                          WHERE l.client_id = $1 AND o.status <> 'CANCELLED' AND ($2 = 0 OR o.retry = 'AUTO') \
-                         AND l.ordered > l.allocated + l.shipped + l.cancelled ORDER BY l.id";
+                         AND EXISTS (SELECT 1 FROM order_lines x WHERE x.order_id = o.id \
+                                     AND x.ordered > x.allocated + x.shipped + x.cancelled) ORDER BY l.id";
     match ids {
         None => {
             let auto = i64::from(only_auto_retry);
@@ -382,14 +384,10 @@ pub async fn open_demand(
                     && order.status != "CANCELLED"
                     && (!only_auto_retry || order.record.retry == "AUTO")
                 {
-                    let open: Vec<OrderLineRow> = self::lines(&mut *conn, client, *id)
-                        .await?
-                        .into_iter()
-                        .filter(|l| l.open() > 0)
-                        .collect();
-                    if !open.is_empty() {
+                    let all = self::lines(&mut *conn, client, *id).await?;
+                    if all.iter().any(|l| l.open() > 0) {
                         orders.push(order);
-                        lines.extend(open);
+                        lines.extend(all);
                     }
                 }
             }
@@ -814,38 +812,6 @@ async fn add_to_lines(
         }
     }
     Ok(())
-}
-
-/// Every line of the given orders, in no particular order: an `ORDER BY l.id` here made
-/// SQLite walk every line of the client per chunk instead of using the order index.
-pub async fn lines_of_orders(
-    conn: &mut AnyConnection,
-    client: ClientId,
-    orders: &[i64],
-) -> StoreResult<Vec<OrderLineRow>> {
-    let placeholders = Placeholders::of(conn);
-    let mut lines = Vec::new();
-    for chunk in orders.chunks(UPSERT_ROWS_MAX) {
-        let list =
-            crate::values_rows(placeholders, &[None], chunk.len(), 1).replace(['(', ')'], "");
-        let first = match placeholders {
-            Placeholders::Numbered => "$1",
-            Placeholders::Anonymous => "?",
-        };
-        let sql = format!(
-            "SELECT l.id, l.order_id, l.line_id, l.sku_id, s.code AS sku, l.ordered, l.allocated, l.shipped, \
-             l.cancelled, l.price_minor FROM order_lines l JOIN skus s ON s.id = l.sku_id \
-             WHERE l.client_id = {first} AND l.order_id IN ({list})"
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(client.0);
-        for order in chunk {
-            query = query.bind(*order);
-        }
-        for row in query.fetch_all(&mut *conn).await? {
-            lines.push(line_from_row(&row)?);
-        }
-    }
-    Ok(lines)
 }
 
 /// Records many orders' allocation attempts: (order, status, trace).

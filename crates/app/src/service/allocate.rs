@@ -75,8 +75,9 @@ pub async fn run(
     }
     let order_ids: Vec<i64> = open_orders.iter().map(|o| o.id).collect();
     let used = orders::used_warehouses(conn, client, &order_ids).await?;
+    // Demand is the open lines; every line counts for the status afterwards.
     let mut lines_of: HashMap<i64, Vec<&OrderLineRow>> = HashMap::new();
-    for line in &open_lines {
+    for line in open_lines.iter().filter(|l| l.open() > 0) {
         lines_of.entry(line.order_id).or_default().push(line);
     }
     let demands: Vec<Demand> = open_orders
@@ -263,17 +264,27 @@ async fn apply(
     orders::insert_allocations(conn, client, &rows).await?;
     orders::cancel_open_many(conn, &short).await?;
 
-    let order_ids: Vec<i64> = written.iter().map(|(_, o, _)| o.id).collect();
+    // Each written order's lines as they stand now: as loaded, plus this plan.
+    let mut added: HashMap<i64, (i64, i64)> = HashMap::new();
+    for (order_plan, _, _) in &written {
+        for a in &order_plan.allocations {
+            added.entry(a.line_id).or_default().0 += a.qty;
+        }
+        for (line, qty) in &order_plan.short_closed {
+            added.entry(*line).or_default().1 += qty;
+        }
+    }
     let mut counts_of: HashMap<i64, Vec<LineCounts>> = HashMap::new();
-    for line in orders::lines_of_orders(conn, client, &order_ids).await? {
+    for line in lines_by_id.values() {
+        let (allocated, cancelled) = added.get(&line.id).copied().unwrap_or_default();
         counts_of
             .entry(line.order_id)
             .or_default()
             .push(LineCounts {
                 ordered: line.ordered,
-                allocated: line.allocated,
+                allocated: line.allocated + allocated,
                 shipped: line.shipped,
-                cancelled: line.cancelled,
+                cancelled: line.cancelled + cancelled,
             });
     }
     let mut attempts = Vec::with_capacity(written.len());
