@@ -326,21 +326,13 @@ pub async fn remarks<'e>(
         .collect()
 }
 
-#[derive(Debug, Clone)]
-pub struct OutboxRow {
-    pub id: i64,
-    pub event_type: String,
-    pub data: String,
-    pub at: i64,
-}
-
 /// The client's events after id `after`, oldest first.
 pub async fn events<'e>(
     db: impl AnyExecutor<'e>,
     client: ClientId,
     after: i64,
     limit: i64,
-) -> StoreResult<Vec<OutboxRow>> {
+) -> StoreResult<Vec<crate::orders::EventRow>> {
     const SQL: &str = "SELECT id, event_type, data, at FROM outbox WHERE client_id = $1 AND id > $2 ORDER BY id LIMIT $3";
     let rows = sqlx::query(SQL)
         .bind(client.0)
@@ -348,14 +340,5 @@ pub async fn events<'e>(
         .bind(limit)
         .fetch_all(db)
         .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(OutboxRow {
-                id: r.try_get("id")?,
-                event_type: r.try_get("event_type")?,
-                data: r.try_get("data")?,
-                at: r.try_get("at")?,
-            })
-        })
-        .collect()
+    rows.iter().map(crate::orders::event_from_row).collect()
 }

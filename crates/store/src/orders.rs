@@ -566,16 +566,16 @@ pub async fn order_events<'e>(
         .bind(order)
         .fetch_all(db)
         .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(EventRow {
-                id: row.try_get("id")?,
-                event_type: row.try_get("event_type")?,
-                data: row.try_get("data")?,
-                at: row.try_get("at")?,
-            })
-        })
-        .collect()
+    rows.iter().map(event_from_row).collect()
+}
+
+pub(crate) fn event_from_row(row: &sqlx::any::AnyRow) -> StoreResult<EventRow> {
+    Ok(EventRow {
+        id: row.try_get("id")?,
+        event_type: row.try_get("event_type")?,
+        data: row.try_get("data")?,
+        at: row.try_get("at")?,
+    })
 }
 
 /// For `oms check`: live allocated units per (client, warehouse, sku, bucket): the sum of

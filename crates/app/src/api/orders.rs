@@ -122,6 +122,17 @@ pub struct EventOut {
     pub data: serde_json::Value,
 }
 
+impl From<oms_store::orders::EventRow> for EventOut {
+    fn from(event: oms_store::orders::EventRow) -> Self {
+        EventOut {
+            id: event.id,
+            event_type: event.event_type,
+            at: rfc3339(event.at),
+            data: serde_json::from_str(&event.data).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RemarkOut {
     pub id: i64,
@@ -241,16 +252,7 @@ impl From<OrderView> for OrderOut {
                     updated_at: rfc3339(r.updated_at),
                 })
                 .collect(),
-            events: view
-                .events
-                .into_iter()
-                .map(|e| EventOut {
-                    id: e.id,
-                    event_type: e.event_type,
-                    at: rfc3339(e.at),
-                    data: serde_json::from_str(&e.data).unwrap_or(serde_json::Value::Null),
-                })
-                .collect(),
+            events: view.events.into_iter().map(EventOut::from).collect(),
             created_at: rfc3339(order.created_at),
             updated_at: rfc3339(order.updated_at),
         }
@@ -603,15 +605,7 @@ pub async fn events(
         None
     };
     Ok(Json(EventPage {
-        items: rows
-            .into_iter()
-            .map(|e| EventOut {
-                id: e.id,
-                event_type: e.event_type,
-                at: rfc3339(e.at),
-                data: serde_json::from_str(&e.data).unwrap_or(serde_json::Value::Null),
-            })
-            .collect(),
+        items: rows.into_iter().map(EventOut::from).collect(),
         next_after,
     }))
 }
