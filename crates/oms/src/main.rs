@@ -84,6 +84,9 @@ struct ServeArgs {
     /// Seconds a request may take before it is answered 408.
     #[arg(long, env = "OMS_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
     request_timeout_secs: u64,
+    /// Seconds between the allocator's retry rounds when no stock arrival wakes it sooner.
+    #[arg(long, env = "OMS_ALLOCATION_INTERVAL_SECS", default_value_t = 30)]
+    allocation_interval_secs: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -169,6 +172,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let limits = Limits {
         request_timeout: Duration::from_secs(args.request_timeout_secs),
+        allocation_interval: Duration::from_secs(args.allocation_interval_secs.max(1)),
         ..Limits::default()
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)
