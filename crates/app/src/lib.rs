@@ -26,6 +26,9 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// How often the allocator retries waiting orders when nothing wakes it sooner.
     pub allocation_interval: Duration,
+    /// How often the webhook relay looks for events to push.
+    pub relay_interval: Duration,
+    pub relay: workers::RelaySettings,
 }
 
 impl Default for Limits {
@@ -36,6 +39,8 @@ impl Default for Limits {
             upload_rows_max: 1_000_000,
             request_timeout: Duration::from_secs(60),
             allocation_interval: Duration::from_secs(30),
+            relay_interval: Duration::from_secs(1),
+            relay: workers::RelaySettings::default(),
         }
     }
 }
@@ -73,10 +78,16 @@ pub async fn serve(
         state.allocator.clone(),
         state.limits.allocation_interval,
     );
+    let relay = workers::spawn_relay(
+        state.store.clone(),
+        state.limits.relay.clone(),
+        state.limits.relay_interval,
+    );
     let router = api::router(state);
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await;
     allocator.abort();
+    relay.abort();
     served
 }

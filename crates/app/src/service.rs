@@ -7,6 +7,7 @@ pub mod fulfilment;
 pub mod inward;
 pub mod orders;
 pub mod stock;
+pub mod webhooks;
 
 use oms_domain::code::Code;
 use oms_domain::masters::{Channel, PartnerDraft, PartnerKind, WarehouseDraft};

@@ -78,3 +78,194 @@ pub fn spawn_allocator(
         }
     })
 }
+
+/// How the webhook relay retries.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// Attempts before a delivery goes to the dead-letter state.
+    pub attempts_max: i64,
+    /// The first retry waits this long; each next one twice as long, up to 64 times it.
+    pub backoff_base: Duration,
+    /// How long one attempt owns a delivery (several instances never send it twice).
+    pub lease: Duration,
+    /// Deliveries one subscriber gets per round, and events queued per round.
+    pub batch_max: i64,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        RelaySettings {
+            attempts_max: 8,
+            backoff_base: Duration::from_secs(2),
+            lease: Duration::from_secs(30),
+            batch_max: 200,
+        }
+    }
+}
+
+/// What one relay round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayOutcome {
+    pub delivered: u64,
+    pub failed: u64,
+    pub dead: u64,
+}
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// The signature a receiver checks: `sha256=` and the hex HMAC-SHA256 of the body under
+/// the subscriber's secret.
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    // HMAC takes a key of any length, so this cannot fail.
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// One round: queue each subscriber's new events, then send its due deliveries in event
+/// order until one fails.
+pub async fn relay_round(
+    store: &Store,
+    http: &reqwest::Client,
+    settings: &RelaySettings,
+) -> ApiResult<RelayOutcome> {
+    let mut outcome = RelayOutcome::default();
+    for webhook in oms_store::webhooks::all(store.pool()).await? {
+        queue_new_events(store, &webhook, settings).await?;
+        for _ in 0..settings.batch_max {
+            let now = crate::clock::now_micros();
+            let mut conn = store
+                .pool()
+                .acquire()
+                .await
+                .map_err(oms_store::StoreError::from)?;
+            let lease_until = now + micros(settings.lease);
+            let Some(delivery) =
+                oms_store::webhooks::lease_head(&mut conn, webhook.id, now, lease_until).await?
+            else {
+                break;
+            };
+            drop(conn);
+            let body = serde_json::json!({
+                "id": delivery.event_id,
+                "type": delivery.event_type,
+                "at": crate::clock::rfc3339(delivery.at),
+                "data": serde_json::from_str::<serde_json::Value>(&delivery.data).unwrap_or_default(),
+            })
+            .to_string();
+            let sent = http
+                .post(&webhook.url)
+                .header("Content-Type", "application/json")
+                .header("X-OMS-Event-Id", delivery.event_id.to_string())
+                .header("X-OMS-Event-Type", delivery.event_type.as_str())
+                .header(
+                    "X-OMS-Signature",
+                    signature(&webhook.secret, body.as_bytes()),
+                )
+                .body(body)
+                .send()
+                .await;
+            let error = match sent {
+                Ok(response) if response.status().is_success() => None,
+                Ok(response) => Some(format!("answered {}", response.status())),
+                Err(e) => Some(format!("not reached: {e}")),
+            };
+            let at = crate::clock::now_micros();
+            let mut tx = store.begin_write().await?;
+            match &error {
+                None => {
+                    oms_store::webhooks::record_attempt(
+                        tx.conn(),
+                        delivery.id,
+                        "DELIVERED",
+                        None,
+                        at,
+                        at,
+                    )
+                    .await?;
+                    outcome.delivered += 1;
+                }
+                Some(reason) => {
+                    let attempts = delivery.attempts + 1;
+                    let dead = attempts >= settings.attempts_max;
+                    let backoff = micros(settings.backoff_base) * (1_i64 << attempts.min(6));
+                    let status = if dead { "DEAD" } else { "PENDING" };
+                    oms_store::webhooks::record_attempt(
+                        tx.conn(),
+                        delivery.id,
+                        status,
+                        Some(reason),
+                        at + backoff,
+                        at,
+                    )
+                    .await?;
+                    if dead {
+                        outcome.dead += 1;
+                    } else {
+                        outcome.failed += 1;
+                    }
+                }
+            }
+            tx.commit().await?;
+            if error.is_some() {
+                // Later events wait behind this one, so the subscriber sees them in order.
+                break;
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+async fn queue_new_events(
+    store: &Store,
+    webhook: &oms_store::webhooks::WebhookRow,
+    settings: &RelaySettings,
+) -> ApiResult<()> {
+    let wanted: Vec<String> = serde_json::from_str(&webhook.event_types).unwrap_or_default();
+    let mut tx = store.begin_write().await?;
+    let events = oms_store::webhooks::new_events(tx.conn(), webhook, settings.batch_max).await?;
+    let Some((last, _)) = events.last() else {
+        return Ok(());
+    };
+    let ids: Vec<i64> = events
+        .iter()
+        .filter(|(_, event_type)| wanted.is_empty() || wanted.contains(event_type))
+        .map(|(id, _)| *id)
+        .collect();
+    if oms_store::webhooks::enqueue(tx.conn(), webhook, &ids, *last, crate::clock::now_micros())
+        .await?
+    {
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// Runs relay rounds every `interval` until the task is dropped.
+pub fn spawn_relay(
+    store: Store,
+    settings: RelaySettings,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let http = match reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+        {
+            Ok(http) => http,
+            Err(error) => {
+                tracing::error!(%error, "webhook relay cannot start");
+                return;
+            }
+        };
+        loop {
+            tokio::time::sleep(interval).await;
+            if let Err(error) = relay_round(&store, &http, &settings).await {
+                tracing::warn!(%error, "webhook relay round failed; retrying next round");
+            }
+        }
+    })
+}

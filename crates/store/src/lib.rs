@@ -18,6 +18,7 @@ pub mod pools;
 pub mod skus;
 pub mod stock;
 pub mod warehouses;
+pub mod webhooks;
 
 use std::fs::File;
 use std::sync::Arc;

@@ -30,6 +30,7 @@ const EMBEDDED: &[Embedded] = &[
     embedded!(2, "inventory", "0002_inventory.sql"),
     embedded!(3, "orders", "0003_orders.sql"),
     embedded!(4, "fulfilment", "0004_fulfilment.sql"),
+    embedded!(5, "webhooks", "0005_webhooks.sql"),
 ];
 
 /// `NNNN_name.sql` for every migration, in order: what both folders must hold.
@@ -38,6 +39,7 @@ pub const MIGRATION_NAMES: &[&str] = &[
     "0002_inventory.sql",
     "0003_orders.sql",
     "0004_fulfilment.sql",
+    "0005_webhooks.sql",
 ];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

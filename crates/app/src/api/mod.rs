@@ -11,6 +11,7 @@ pub mod orders;
 pub mod settings;
 pub mod uploads;
 pub mod warehouses;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -97,6 +98,10 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(orders::update_remark))
         .routes(routes!(orders::shipment_status))
         .routes(routes!(orders::events))
+        .routes(routes!(webhooks::put_webhook))
+        .routes(routes!(webhooks::list_webhooks))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::replay_delivery))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::metrics))
         .split_for_parts()

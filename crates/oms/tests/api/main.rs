@@ -11,3 +11,4 @@ mod orders;
 mod races;
 mod settings;
 mod uploads;
+mod webhooks;
