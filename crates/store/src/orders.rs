@@ -850,6 +850,25 @@ pub async fn emit_many(
     events: &[(&str, Option<i64>, String)],
     at: i64,
 ) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    // Readers page the outbox by id (`GET /events?after=`, the webhook cursor), so ids must
+    // become visible in id order. On PostgreSQL two transactions could draw ids 41 and 42
+    // and commit 42 first; a reader that saw 42 would never see 41. Holding a per-client
+    // lock from drawing the ids until commit makes ids and commits go in the same order.
+    // Every caller writes its events last, so the lock is held only for the commit.
+    // (PostgreSQL only: SQLite has one writer, which orders commits already.)
+    const OUTBOX_LOCK: &str = "SELECT pg_advisory_xact_lock($1, $2) AS locked";
+    const OUTBOX_LOCKS: i32 = 0x4f4d_5302;
+    if !conn.backend_name().eq_ignore_ascii_case("sqlite") {
+        let client_key = i32::try_from(client.0 % i64::from(i32::MAX)).unwrap_or(0);
+        sqlx::query(OUTBOX_LOCK)
+            .bind(OUTBOX_LOCKS)
+            .bind(client_key)
+            .execute(&mut *conn)
+            .await?;
+    }
     let placeholders = Placeholders::of(conn);
     for chunk in events.chunks(UPSERT_ROWS_MAX) {
         let sql = insert_sql(
