@@ -267,7 +267,7 @@ pub struct LostBody {
     pool: Option<String>,
 }
 
-async fn answer_balance(fields: &Fields, balance: Balance) -> Json<InventoryOut> {
+fn answer_balance(fields: &Fields, balance: Balance) -> Json<InventoryOut> {
     Json(inventory_out(
         fields.get("warehouse").unwrap_or_default(),
         fields.get("sku").unwrap_or_default(),
@@ -288,7 +288,7 @@ pub async fn lost(
     scope.require(Permission::MoveStock)?;
     let fields = fields_of(&body)?;
     let balance = retrying(|| service::mark_lost(&state.store, &scope, &fields)).await?;
-    Ok(answer_balance(&fields, balance).await)
+    Ok(answer_balance(&fields, balance))
 }
 
 #[derive(ToSchema)]
@@ -314,7 +314,7 @@ pub async fn found(
     let fields = fields_of(&body)?;
     let balance = retrying(|| service::mark_found(&state.store, &scope, &fields)).await?;
     state.allocator.wake();
-    Ok(answer_balance(&fields, balance).await)
+    Ok(answer_balance(&fields, balance))
 }
 
 #[derive(ToSchema)]
@@ -341,7 +341,7 @@ pub async fn pool_movement(
     let fields = fields_of(&body)?;
     let balance = retrying(|| service::move_between_pools(&state.store, &scope, &fields)).await?;
     state.allocator.wake();
-    Ok(answer_balance(&fields, balance).await)
+    Ok(answer_balance(&fields, balance))
 }
 
 #[derive(ToSchema)]

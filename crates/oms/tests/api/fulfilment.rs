@@ -4,9 +4,10 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::helpers::inventory;
 use crate::helpers::{ClientKeys, TestApp, assert_error};
 use crate::on_both_backends;
-use crate::orders::{BLR, b2c, eventually, inventory, line, shop, stock};
+use crate::orders::{BLR, b2c, eventually, line, shop, stock};
 
 on_both_backends!(
     a_shipment_moves_forward_to_delivery_and_shipping_takes_the_stock_out,
@@ -80,7 +81,7 @@ async fn a_shipment_moves_forward_to_delivery_and_shipping_takes_the_stock_out(a
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
     );
-    let before = inventory(app, &acme, "TEE", "BLR1").await;
+    let before = inventory(app, &acme.admin, "TEE", "BLR1").await;
     assert_eq!(
         (before["good"].as_i64(), before["allocated"].as_i64()),
         (Some(5), Some(2))
@@ -95,7 +96,7 @@ async fn a_shipment_moves_forward_to_delivery_and_shipping_takes_the_stock_out(a
         (tee["allocated"].as_i64(), tee["shipped"].as_i64()),
         (Some(0), Some(2))
     );
-    let after = inventory(app, &acme, "TEE", "BLR1").await;
+    let after = inventory(app, &acme.admin, "TEE", "BLR1").await;
     assert_eq!(
         (
             after["good"].as_i64(),
@@ -107,7 +108,10 @@ async fn a_shipment_moves_forward_to_delivery_and_shipping_takes_the_stock_out(a
     );
     let (status, _) = set(app, &acme, shipment, shipped()).await;
     assert_eq!(status, StatusCode::OK, "shipping again changes nothing");
-    assert_eq!(inventory(app, &acme, "TEE", "BLR1").await["shipped"], 2);
+    assert_eq!(
+        inventory(app, &acme.admin, "TEE", "BLR1").await["shipped"],
+        2
+    );
 
     let (status, order) = set(app, &acme, shipment, json!({"status": "DELIVERED"})).await;
     assert_eq!(status, StatusCode::OK);
@@ -158,7 +162,7 @@ async fn an_rto_brings_the_goods_back_for_qc(app: &TestApp) {
     assert_eq!(status, StatusCode::OK, "{inward}");
     assert_eq!(inward["type"], "B2B_RETURN");
     assert_eq!(inward["lines"][0]["received"], 2);
-    let stock_now = inventory(app, &acme, "TEE", "BLR1").await;
+    let stock_now = inventory(app, &acme.admin, "TEE", "BLR1").await;
     assert_eq!(
         (stock_now["qc_pending"].as_i64(), stock_now["good"].as_i64()),
         (Some(2), Some(1))
@@ -171,7 +175,7 @@ async fn an_rto_brings_the_goods_back_for_qc(app: &TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let stock_now = inventory(app, &acme, "TEE", "BLR1").await;
+    let stock_now = inventory(app, &acme.admin, "TEE", "BLR1").await;
     assert_eq!(
         (stock_now["good"].as_i64(), stock_now["bad"].as_i64()),
         (Some(2), Some(1))
@@ -215,7 +219,7 @@ async fn shipping_a_stock_transfer_opens_its_inward_order_at_the_destination(app
         inward["lines"][0]["received"], 0,
         "in transit until received"
     );
-    assert_eq!(inventory(app, &acme, "TEE", "BLR1").await["good"], 1);
+    assert_eq!(inventory(app, &acme.admin, "TEE", "BLR1").await["good"], 1);
     let code = format!("TRANSIT-S{shipment}");
     app.post(
         &format!("/api/v1/inward-orders/{code}/grn"),
@@ -229,7 +233,7 @@ async fn shipping_a_stock_transfer_opens_its_inward_order_at_the_destination(app
         json!({"lines": [{"sku": "TEE", "pass": 3}]}),
     )
     .await;
-    assert_eq!(inventory(app, &acme, "TEE", "DEL1").await["good"], 3);
+    assert_eq!(inventory(app, &acme.admin, "TEE", "DEL1").await["good"], 3);
 }
 
 async fn sellers_cancel_open_and_unpicked_units_and_nothing_more(app: &TestApp) {
@@ -292,7 +296,7 @@ async fn sellers_cancel_open_and_unpicked_units_and_nothing_more(app: &TestApp) 
     );
     assert_eq!(order["shipments"][0]["status"], "RELEASED");
     assert_eq!(order["shipments"][0]["lines"][0]["qty"], 2);
-    let stock_now = inventory(app, &acme, "TEE", "BLR1").await;
+    let stock_now = inventory(app, &acme.admin, "TEE", "BLR1").await;
     assert_eq!(
         (
             stock_now["allocated"].as_i64(),
@@ -326,7 +330,7 @@ async fn sellers_cancel_open_and_unpicked_units_and_nothing_more(app: &TestApp) 
         .await;
     assert_error(status, &body, StatusCode::CONFLICT, "conflict");
     assert_eq!(
-        inventory(app, &acme, "TEE", "BLR1").await["allocated"],
+        inventory(app, &acme.admin, "TEE", "BLR1").await["allocated"],
         2,
         "a refused cancel changes nothing"
     );
@@ -501,5 +505,8 @@ async fn cancellation_files_are_all_or_nothing(app: &TestApp) {
     assert_eq!(line(&first, "1")["cancelled"], 1);
     let (_, second) = app.get("/api/v1/orders/MYN-2", &acme.admin).await;
     assert_eq!(second["status"], "CANCELLED");
-    assert_eq!(inventory(app, &acme, "TEE", "BLR1").await["allocated"], 1);
+    assert_eq!(
+        inventory(app, &acme.admin, "TEE", "BLR1").await["allocated"],
+        1
+    );
 }

@@ -286,3 +286,20 @@ pub async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
         .map(|o| o.expect("every future finished"))
         .collect()
 }
+
+/// One (warehouse, sku) row of `GET /inventory`, as `token` sees it; `Null` when the key has
+/// no stock.
+pub async fn inventory(app: &TestApp, token: &str, sku: &str, warehouse: &str) -> Value {
+    let (status, page) = app
+        .get(
+            &format!("/api/v1/inventory?sku={sku}&warehouse={warehouse}"),
+            token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["items"]
+        .as_array()
+        .and_then(|items| items.first())
+        .cloned()
+        .unwrap_or(Value::Null)
+}

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, ClientKeys, TestApp, assert_error, join_all};
+use crate::helpers::{ADMIN_TOKEN, ClientKeys, TestApp, assert_error, inventory, join_all};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -57,21 +57,6 @@ async fn stocked_client(app: &TestApp, code: &str) -> ClientKeys {
         assert_eq!(status, StatusCode::CREATED);
     }
     keys
-}
-
-async fn inventory(app: &TestApp, token: &str, sku: &str, warehouse: &str) -> Value {
-    let (status, page) = app
-        .get(
-            &format!("/api/v1/inventory?sku={sku}&warehouse={warehouse}"),
-            token,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{page}");
-    page["items"]
-        .as_array()
-        .and_then(|items| items.first())
-        .cloned()
-        .unwrap_or(Value::Null)
 }
 
 fn line<'a>(order: &'a Value, sku: &str) -> &'a Value {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, ClientKeys, Db, TestApp, assert_error, join_all};
+use crate::helpers::{ADMIN_TOKEN, ClientKeys, Db, TestApp, assert_error, inventory, join_all};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -123,20 +123,6 @@ pub fn b2c(
     })
 }
 
-pub async fn inventory(app: &TestApp, keys: &ClientKeys, sku: &str, warehouse: &str) -> Value {
-    let (_, page) = app
-        .get(
-            &format!("/api/v1/inventory?sku={sku}&warehouse={warehouse}"),
-            &keys.admin,
-        )
-        .await;
-    page["items"]
-        .as_array()
-        .and_then(|i| i.first())
-        .cloned()
-        .unwrap_or(Value::Null)
-}
-
 pub fn line<'a>(order: &'a Value, line_id: &str) -> &'a Value {
     order["lines"]
         .as_array()
@@ -210,7 +196,7 @@ async fn a_b2c_order_is_allocated_at_once_from_the_nearest_warehouse_and_release
         .collect();
     assert_eq!(events, ["order.allocated", "shipment.released"]);
 
-    let blr = inventory(app, &acme, "TEE", "BLR1").await;
+    let blr = inventory(app, &acme.admin, "TEE", "BLR1").await;
     assert_eq!(
         (
             blr["good"].as_i64(),
@@ -219,7 +205,10 @@ async fn a_b2c_order_is_allocated_at_once_from_the_nearest_warehouse_and_release
         ),
         (Some(5), Some(2), Some(3))
     );
-    assert_eq!(inventory(app, &acme, "TEE", "DEL1").await["allocated"], 0);
+    assert_eq!(
+        inventory(app, &acme.admin, "TEE", "DEL1").await["allocated"],
+        0
+    );
     let (_, ledger) = app
         .get(
             "/api/v1/inventory/ledger?sku=TEE&warehouse=BLR1&limit=100",
@@ -260,7 +249,10 @@ async fn the_same_order_again_is_the_same_order_and_a_different_body_is_refused(
         again["shipments"], first["shipments"],
         "no second allocation"
     );
-    assert_eq!(inventory(app, &acme, "TEE", "BLR1").await["allocated"], 2);
+    assert_eq!(
+        inventory(app, &acme.admin, "TEE", "BLR1").await["allocated"],
+        2
+    );
     let mut different = body.clone();
     different["lines"][0]["qty"] = json!(3);
     let (status, answer) = app
@@ -302,7 +294,7 @@ async fn concurrent_duplicates_make_exactly_one_order(app: &TestApp) {
     let same = answers.iter().filter(|(s, _)| *s == StatusCode::OK).count();
     assert_eq!((created, same), (1, 7), "{answers:?}");
     assert_eq!(
-        inventory(app, &acme, "TEE", "BLR1").await["allocated"],
+        inventory(app, &acme.admin, "TEE", "BLR1").await["allocated"],
         3,
         "allocated once"
     );
@@ -357,13 +349,19 @@ async fn block_complete_waits_until_every_line_can_be_allocated(app: &TestApp) {
         .unwrap_or_default()
         .to_owned();
     assert!(outcome.to_lowercase().contains("wait"), "{outcome}");
-    assert_eq!(inventory(app, &acme, "TEE", "BLR1").await["allocated"], 0);
+    assert_eq!(
+        inventory(app, &acme.admin, "TEE", "BLR1").await["allocated"],
+        0
+    );
 
     // Stock arriving wakes the allocator, which retries the order by itself.
     stock(app, &acme, "BLR1", "JEANS", 1).await;
     let order = eventually(app, &acme.support, "MYN-1", |o| o["status"] == "RELEASED").await;
     assert_eq!(line(&order, "2")["allocated"], 1);
-    assert_eq!(inventory(app, &acme, "TEE", "BLR1").await["allocated"], 2);
+    assert_eq!(
+        inventory(app, &acme.admin, "TEE", "BLR1").await["allocated"],
+        2
+    );
 }
 
 async fn multi_shipment_partial_splits_across_warehouses_within_max_splits(app: &TestApp) {
@@ -466,7 +464,10 @@ async fn single_shipment_partial_ships_once_and_closes_the_rest_short(app: &Test
         .map(|e| e["type"].as_str().unwrap_or_default())
         .collect();
     assert!(events.contains(&"order.cancelled"), "{events:?}");
-    assert_eq!(inventory(app, &acme, "TEE", "DEL1").await["allocated"], 0);
+    assert_eq!(
+        inventory(app, &acme.admin, "TEE", "DEL1").await["allocated"],
+        0
+    );
 }
 
 async fn scarce_stock_goes_to_the_earliest_sla(app: &TestApp) {
@@ -568,7 +569,7 @@ async fn channel_pools_are_drawn_before_common_and_by_their_channel_only(app: &T
         2,
         "AJIO gets only COMMON's last 2: {ajio}"
     );
-    let stock = inventory(app, &acme, "TEE", "BLR1").await;
+    let stock = inventory(app, &acme.admin, "TEE", "BLR1").await;
     assert_eq!(stock["available"], 0);
     assert_eq!(
         stock["pools"],
@@ -614,7 +615,7 @@ async fn b2b_orders_ship_from_the_warehouse_they_name_and_rto_draws_bad_stock(ap
     assert_eq!(status, StatusCode::CREATED, "{order}");
     assert_eq!(order["status"], "RELEASED", "{order}");
     assert_eq!(order["shipments"][0]["lines"][0]["pool"], "BAD:DAMAGED");
-    let jeans = inventory(app, &acme, "JEANS", "BLR1").await;
+    let jeans = inventory(app, &acme.admin, "JEANS", "BLR1").await;
     assert_eq!(
         (jeans["bad"].as_i64(), jeans["good"].as_i64()),
         (Some(1), Some(0)),
@@ -885,8 +886,8 @@ async fn racing_orders_for_scarce_stock_allocate_exactly_what_exists(app: &TestA
         .map(|(_, o)| line(o, "1")["allocated"].as_i64().unwrap_or_default())
         .sum();
     assert_eq!(allocated, 10, "exactly the units that exist");
-    let blr = inventory(app, &acme, "TEE", "BLR1").await;
-    let del = inventory(app, &acme, "TEE", "DEL1").await;
+    let blr = inventory(app, &acme.admin, "TEE", "BLR1").await;
+    let del = inventory(app, &acme.admin, "TEE", "DEL1").await;
     assert_eq!(
         (blr["allocated"].as_i64(), del["allocated"].as_i64()),
         (Some(7), Some(3))
@@ -958,7 +959,10 @@ async fn order_files_are_all_or_nothing_and_allocate_what_they_add(app: &TestApp
         StatusCode::OK,
         "the same file again changes nothing: {body}"
     );
-    assert_eq!(inventory(app, &acme, "TEE", "BLR1").await["allocated"], 4);
+    assert_eq!(
+        inventory(app, &acme.admin, "TEE", "BLR1").await["allocated"],
+        4
+    );
     let changed = good.replace("1,TEE,2,499\nMYN-1", "1,TEE,3,499\nMYN-1");
     let (status, body) = app
         .upload("outward-orders", &acme.integration, changed)

@@ -4,9 +4,10 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
+use crate::helpers::inventory;
 use crate::helpers::{TestApp, assert_error, join_all};
 use crate::on_both_backends;
-use crate::orders::{BLR, b2c, inventory, line, shop, stock};
+use crate::orders::{BLR, b2c, line, shop, stock};
 
 on_both_backends!(
     concurrent_identical_absolute_counts_land_on_the_count,
@@ -41,7 +42,7 @@ async fn concurrent_identical_absolute_counts_land_on_the_count(app: &TestApp) {
         )
         .await;
         let statuses: Vec<u16> = answers.iter().map(|(s, _)| s.as_u16()).collect();
-        let good = inventory(app, &acme, "TEE", "BLR1").await["good"].clone();
+        let good = inventory(app, &acme.admin, "TEE", "BLR1").await["good"].clone();
         assert_eq!(
             good, counted,
             "round {round}: statuses {statuses:?}; the WMS counted {counted}"
@@ -75,12 +76,12 @@ async fn a_cancel_racing_a_pick_never_frees_picked_units(app: &TestApp) {
         let pick = app.post(&pick_path, &acme.integration, json!({"status": "PICKED"}));
         let (c, p) = tokio::join!(cancel, pick);
         if c.0 == StatusCode::OK && p.0 == StatusCode::OK {
-            let before_ship = inventory(app, &acme, "TEE", "BLR1").await;
+            let before_ship = inventory(app, &acme.admin, "TEE", "BLR1").await;
             for body in [json!({"status": "PACKED"}), shipped()] {
                 let (s, b) = app.post(&pick_path, &acme.integration, body).await;
                 assert_eq!(s, StatusCode::OK, "{b}");
             }
-            let after_ship = inventory(app, &acme, "TEE", "BLR1").await;
+            let after_ship = inventory(app, &acme.admin, "TEE", "BLR1").await;
             let report = oms_app::check::run(&app.store).await.expect("check");
             panic!(
                 "attempt {i}: cancel and pick both 200. Stock before ship {before_ship}; after the \
@@ -219,8 +220,8 @@ async fn an_rto_of_a_stock_transfer_closes_the_transit_inward(app: &TestApp) {
         StatusCode::CONFLICT,
         "the transit inward order is closed"
     );
-    let blr = inventory(app, &acme, "TEE", "BLR1").await;
-    let del = inventory(app, &acme, "TEE", "DEL1").await;
+    let blr = inventory(app, &acme.admin, "TEE", "BLR1").await;
+    let del = inventory(app, &acme.admin, "TEE", "DEL1").await;
     let total = blr["qc_pending"].as_i64().unwrap_or(0) + del["qc_pending"].as_i64().unwrap_or(0);
     assert_eq!(
         total, 3,
