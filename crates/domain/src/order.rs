@@ -488,6 +488,33 @@ impl LineCounts {
     }
 }
 
+/// How a seller cancellation of `qty` units of one line is taken: open units first (they
+/// hold no stock), then units allocated in shipments the WMS has not picked, in the order
+/// given (`unpicked`, units per allocation). Answers the units taken from open and, per
+/// allocation, the units taken from it (0 for those untouched); or, when `qty` is more than
+/// can be cancelled now, `Err` with what can.
+pub fn plan_line_cancellation(
+    open: i64,
+    unpicked: &[i64],
+    qty: i64,
+) -> Result<(i64, Vec<i64>), i64> {
+    let cancellable = open.max(0) + unpicked.iter().map(|q| (*q).max(0)).sum::<i64>();
+    if qty > cancellable {
+        return Err(cancellable);
+    }
+    let from_open = qty.min(open.max(0));
+    let mut rest = qty - from_open;
+    let takes = unpicked
+        .iter()
+        .map(|held| {
+            let take = rest.min((*held).max(0));
+            rest -= take;
+            take
+        })
+        .collect();
+    Ok((from_open, takes))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
@@ -674,6 +701,16 @@ mod tests {
         let mut order = draft();
         order.ship_to = ShipToDraft::default();
         assert_eq!(order.validate(parse_time).unwrap_err()[0].field, "ship_to");
+    }
+
+    #[test]
+    fn cancellation_takes_open_units_first_then_unpicked_ones_in_order() {
+        assert_eq!(plan_line_cancellation(2, &[3, 4], 1), Ok((1, vec![0, 0])));
+        assert_eq!(plan_line_cancellation(2, &[3, 4], 4), Ok((2, vec![2, 0])));
+        assert_eq!(plan_line_cancellation(2, &[3, 4], 9), Ok((2, vec![3, 4])));
+        assert_eq!(plan_line_cancellation(2, &[3, 4], 10), Err(9));
+        assert_eq!(plan_line_cancellation(0, &[], 1), Err(0));
+        assert_eq!(plan_line_cancellation(0, &[5], 5), Ok((0, vec![5])));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use oms_domain::code::Code;
 use oms_domain::inventory::Movement;
 use oms_domain::inward::{InwardKind, line_qty};
-use oms_domain::order::{LineCounts, derive_status};
+use oms_domain::order::{LineCounts, derive_status, plan_line_cancellation};
 use oms_domain::shipment::{ShipmentStatus, Step, wms_update};
 use oms_domain::validation::{Problems, optional_text, required_text};
 use oms_store::fulfilment::{self, AllocationLine, Settled, ShipmentHead};
@@ -424,13 +424,20 @@ pub async fn cancel_in(
     if !problems.is_empty() {
         return Err(ApiError::invalid(problems.into_vec()));
     }
+    // The domain decides where each line's units come from; nothing is written until every
+    // line is known to be cancellable.
+    let mut plans = Vec::with_capacity(wanted.len());
     for (line, qty) in &wanted {
-        if *qty > cancellable(line) {
-            return Err(ApiError::Conflict(format!(
-                "line {} can cancel at most {} units now (open or not yet picked); {qty} asked",
-                line.line_id,
-                cancellable(line)
-            )));
+        let unpicked: Vec<&AllocationLine> = released_of.get(&line.id).cloned().unwrap_or_default();
+        let held: Vec<i64> = unpicked.iter().map(|a| a.qty).collect();
+        match plan_line_cancellation(line.open(), &held, *qty) {
+            Ok((from_open, takes)) => plans.push((*line, *qty, from_open, unpicked, takes)),
+            Err(can) => {
+                return Err(ApiError::Conflict(format!(
+                    "line {} can cancel at most {can} units now (open or not yet picked); {qty} asked",
+                    line.line_id
+                )));
+            }
         }
     }
     let reason = reason.unwrap_or_default();
@@ -442,45 +449,38 @@ pub async fn cancel_in(
         actor: &scope.actor,
         at,
     };
-    // Claim every shipment this cancellation may take units from while it is still
-    // RELEASED: the claim locks it (PostgreSQL), so a WMS pick either lands first — and the
-    // claim finds it picked, 409 — or waits for this transaction.
+    // Claim every shipment this cancellation takes units from while it is still RELEASED:
+    // the claim locks it (PostgreSQL), so a WMS pick either lands first — and the claim
+    // finds it picked, 409 — or waits for this transaction.
     let mut claimed = BTreeSet::new();
-    for (line, qty) in &wanted {
-        if *qty > line.open() {
-            for allocation in released_of.get(&line.id).into_iter().flatten() {
-                if claimed.insert(allocation.shipment_id)
-                    && !fulfilment::claim_released(&mut *conn, allocation.shipment_id, at).await?
-                {
-                    return Err(ApiError::Conflict(format!(
-                        "shipment {} was picked meanwhile: its units can no longer be cancelled",
-                        allocation.shipment_id
-                    )));
-                }
+    for (_, _, _, unpicked, takes) in &plans {
+        for (allocation, take) in unpicked.iter().zip(takes) {
+            if *take > 0
+                && claimed.insert(allocation.shipment_id)
+                && !fulfilment::claim_released(&mut *conn, allocation.shipment_id, at).await?
+            {
+                return Err(ApiError::Conflict(format!(
+                    "shipment {} was picked meanwhile: its units can no longer be cancelled",
+                    allocation.shipment_id
+                )));
             }
         }
     }
     let mut from_open = Vec::new();
     let mut touched_shipments: BTreeMap<i64, Vec<serde_json::Value>> = BTreeMap::new();
     let mut cancelled = Vec::new();
-    for (line, qty) in &wanted {
+    for (line, qty, open_part, unpicked, takes) in &plans {
         cancelled.push(json!({"line_id": line.line_id, "qty": qty}));
-        let open_part = (*qty).min(line.open());
-        if open_part > 0 {
-            from_open.push((line.id, open_part));
+        if *open_part > 0 {
+            from_open.push((line.id, *open_part));
         }
-        let mut rest = qty - open_part;
-        for allocation in released_of.get(&line.id).into_iter().flatten() {
-            if rest == 0 {
-                break;
-            }
-            let take = rest.min(allocation.qty);
-            fulfilment::reduce_allocation(&mut *conn, allocation.id, take).await?;
-            fulfilment::settle_allocated(&mut *conn, line.id, take, Settled::Cancelled).await?;
+        for (allocation, take) in unpicked.iter().zip(takes).filter(|(_, take)| **take > 0) {
+            fulfilment::reduce_allocation(&mut *conn, allocation.id, *take).await?;
+            fulfilment::settle_allocated(&mut *conn, line.id, *take, Settled::Cancelled).await?;
             stock::apply(
                 &mut *conn,
                 key(scope.client, allocation),
-                &settle_movement(&allocation.bucket, take, Settled::Cancelled)?,
+                &settle_movement(&allocation.bucket, *take, Settled::Cancelled)?,
                 &entry,
             )
             .await?;
@@ -488,7 +488,6 @@ pub async fn cancel_in(
                 .entry(allocation.shipment_id)
                 .or_default()
                 .push(json!({"line_id": line.line_id, "sku": allocation.sku, "qty": take}));
-            rest -= take;
         }
     }
     orders::cancel_open_many(&mut *conn, &from_open).await?;
