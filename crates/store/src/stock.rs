@@ -11,7 +11,7 @@ use sqlx::AssertSqlSafe;
 
 use crate::{
     ClientId, Placeholders, StoreError, StoreResult, UPSERT_ROWS_MAX, insert_sql,
-    update_from_values,
+    update_from_values, values_rows,
 };
 
 /// One inventory key: (client, warehouse, sku).
@@ -249,6 +249,16 @@ pub struct BucketRow {
     pub qty: i64,
 }
 
+fn bucket_row(row: &sqlx::any::AnyRow) -> StoreResult<BucketRow> {
+    let bucket: String = row.try_get("bucket")?;
+    Ok(BucketRow {
+        warehouse: row.try_get("warehouse")?,
+        sku: row.try_get("sku")?,
+        bucket: bucket_of(&bucket)?,
+        qty: row.try_get("qty")?,
+    })
+}
+
 /// The client's stock rows for one page of SKU codes (those after `after`, at most
 /// `skus_max` SKUs), optionally one SKU and one warehouse; ordered by SKU then warehouse.
 /// Answers the rows and whether more SKUs follow.
@@ -299,17 +309,41 @@ where
         .bind(warehouse)
         .fetch_all(db)
         .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let bucket: String = row.try_get("bucket")?;
-        out.push(BucketRow {
-            warehouse: row.try_get("warehouse")?,
-            sku: row.try_get("sku")?,
-            bucket: bucket_of(&bucket)?,
-            qty: row.try_get("qty")?,
-        });
-    }
+    let out = rows.iter().map(bucket_row).collect::<StoreResult<_>>()?;
     Ok((out, more))
+}
+
+/// The stored bucket rows of `keys`, with their warehouse and SKU codes: what a change to
+/// those keys left behind, for `inventory.changed` events.
+pub async fn rows_of_keys(
+    conn: &mut AnyConnection,
+    keys: &[StockKey],
+) -> StoreResult<Vec<BucketRow>> {
+    let placeholders = Placeholders::of(conn);
+    let mut out = Vec::with_capacity(keys.len() * 2);
+    for chunk in keys.chunks(UPSERT_ROWS_MAX) {
+        let sql = format!(
+            "SELECT w.code AS warehouse, s.code AS sku, st.bucket, st.qty \
+             FROM (VALUES {}) AS v \
+             JOIN stock st ON st.client_id = v.column1 AND st.warehouse_id = v.column2 \
+             AND st.sku_id = v.column3 \
+             JOIN skus s ON s.id = st.sku_id JOIN warehouses w ON w.id = st.warehouse_id",
+            values_rows(
+                placeholders,
+                &[Some("BIGINT"), Some("BIGINT"), Some("BIGINT")],
+                chunk.len(),
+                0
+            )
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for key in chunk {
+            query = query.bind(key.client.0).bind(key.warehouse).bind(key.sku);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            out.push(bucket_row(&row)?);
+        }
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone)]

@@ -1,8 +1,6 @@
 //! Inventory: buckets by warehouse and SKU, the ledger, counts, lost and found, pools and
 //! pool movements.
 
-use std::collections::BTreeMap;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -22,62 +20,7 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery, path_code};
 use crate::fields::Fields;
 use crate::service::stock as service;
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PoolStockOut {
-    pub pool: String,
-    /// Good units in this pool (`pool_qty`).
-    pub qty: i64,
-    pub allocated: i64,
-    pub available: i64,
-}
-
-/// One warehouse's buckets for one SKU.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct InventoryOut {
-    pub warehouse: String,
-    pub sku: String,
-    pub qc_pending: i64,
-    pub good: i64,
-    pub bad: i64,
-    /// Bad units by QC-fail reason.
-    pub bad_by_reason: BTreeMap<String, i64>,
-    pub lost: i64,
-    pub shipped: i64,
-    pub allocated: i64,
-    pub available: i64,
-    pub pools: Vec<PoolStockOut>,
-}
-
-pub fn inventory_out(warehouse: String, sku: String, balance: &Balance) -> InventoryOut {
-    InventoryOut {
-        warehouse,
-        sku,
-        qc_pending: balance.qc_pending,
-        good: balance.good(),
-        bad: balance.bad_total(),
-        bad_by_reason: balance
-            .bad
-            .iter()
-            .filter(|(_, q)| **q != 0)
-            .map(|(r, q)| (r.clone(), *q))
-            .collect(),
-        lost: balance.lost,
-        shipped: balance.shipped,
-        allocated: balance.allocated(),
-        available: balance.available(),
-        pools: balance
-            .pools
-            .iter()
-            .filter(|(_, p)| p.qty != 0 || p.allocated != 0)
-            .map(|(pool, p)| PoolStockOut {
-                pool: pool.clone(),
-                qty: p.qty,
-                allocated: p.allocated,
-                available: p.available(),
-            })
-            .collect(),
-    }
-}
+pub use crate::service::stock::{InventoryOut, PoolStockOut, inventory_out};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

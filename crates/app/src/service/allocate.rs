@@ -13,12 +13,13 @@ use oms_domain::inventory::{COMMON, Movement};
 use oms_domain::order::{LineCounts, derive_status};
 use oms_domain::settings::ClientSettings;
 use oms_store::orders::{self, OrderLineRow, OrderRow};
-use oms_store::stock::{self, StockKey};
+use oms_store::stock::StockKey;
 use oms_store::{ClientId, Conn, clients, pools, warehouses};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
+use crate::service::stock::StockChanges;
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -92,11 +93,21 @@ pub async fn run(
         })
         .collect();
     let plan = plan_allocation(&demands, &mut snapshot, &candidates, &settings.routing);
-    let orders_by_id: HashMap<i64, &OrderRow> = open_orders.iter().map(|o| (o.id, o)).collect();
-    let lines_by_id: HashMap<i64, &OrderLineRow> = open_lines.iter().map(|l| (l.id, l)).collect();
-    let mut summary = apply(conn, client, &plan, &orders_by_id, &lines_by_id, actor, at).await?;
+    let known = Known {
+        orders: open_orders.iter().map(|o| (o.id, o)).collect(),
+        lines: open_lines.iter().map(|l| (l.id, l)).collect(),
+        warehouse_codes: candidates.iter().map(|w| (w.id, w.code.as_str())).collect(),
+    };
+    let mut summary = apply(conn, client, &plan, &known, actor, at).await?;
     summary.orders_seen = open_orders.len() as u64;
     Ok(summary)
+}
+
+/// What a pass read, by id: its orders and lines, and the client's warehouse codes.
+struct Known<'a> {
+    orders: HashMap<i64, &'a OrderRow>,
+    lines: HashMap<i64, &'a OrderLineRow>,
+    warehouse_codes: HashMap<i64, &'a str>,
 }
 
 async fn candidate_warehouses(conn: &mut Conn, client: ClientId) -> ApiResult<Vec<Warehouse>> {
@@ -196,11 +207,12 @@ async fn apply(
     conn: &mut Conn,
     client: ClientId,
     plan: &Plan,
-    orders_by_id: &HashMap<i64, &OrderRow>,
-    lines_by_id: &HashMap<i64, &OrderLineRow>,
+    known: &Known<'_>,
     actor: &str,
     at: i64,
 ) -> ApiResult<PassSummary> {
+    let orders_by_id = &known.orders;
+    let lines_by_id = &known.lines;
     let mut summary = PassSummary::default();
     let mut written: Vec<(&OrderPlan, &OrderRow, String)> = Vec::new();
     for order_plan in &plan.orders {
@@ -238,7 +250,8 @@ async fn apply(
             pairs.insert((order.id, a.warehouse), ());
         }
     }
-    stock::apply_many(conn, &movements, actor, at).await?;
+    let mut changes = StockChanges::new();
+    changes.apply_many(conn, &movements, actor, at).await?;
     let pairs: Vec<(i64, i64)> = pairs.into_keys().collect();
     let shipment_of = orders::insert_shipments(conn, client, &pairs, at).await?;
     let mut rows = Vec::with_capacity(movements.len());
@@ -300,12 +313,13 @@ async fn apply(
             order_plan,
             order,
             status.as_str(),
-            lines_by_id,
+            known,
             &shipment_of,
         ));
     }
     orders::record_attempts(conn, &attempts, at).await?;
     orders::emit_many(conn, client, &events, at).await?;
+    changes.announce(conn, client, at).await?;
     Ok(summary)
 }
 
@@ -315,9 +329,10 @@ fn order_events(
     order_plan: &OrderPlan,
     order: &OrderRow,
     status: &str,
-    lines_by_id: &HashMap<i64, &OrderLineRow>,
+    known: &Known<'_>,
     shipment_of: &HashMap<(i64, i64), i64>,
 ) -> Vec<(&'static str, Option<i64>, String)> {
+    let lines_by_id = &known.lines;
     let line_id = |id: &i64| lines_by_id.get(id).map(|l| l.line_id.clone());
     let mut events = Vec::new();
     if !order_plan.allocations.is_empty() {
@@ -344,7 +359,7 @@ fn order_events(
                 "shipment_id": shipment_of.get(&(order.id, *warehouse)),
                 "order_code": order.record.order_code,
                 "channel": order.channel,
-                "warehouse_id": warehouse,
+                "warehouse": known.warehouse_codes.get(warehouse),
                 "lines": lines,
             });
             events.push(("shipment.released", Some(order.id), data.to_string()));

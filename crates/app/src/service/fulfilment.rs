@@ -11,7 +11,7 @@ use oms_domain::order::{LineCounts, derive_status, plan_line_cancellation};
 use oms_domain::shipment::{ShipmentStatus, Step, wms_update};
 use oms_domain::validation::{Problems, optional_text, required_text};
 use oms_store::fulfilment::{self, AllocationLine, Settled, ShipmentHead};
-use oms_store::stock::{self, LedgerEntry, StockKey};
+use oms_store::stock::{LedgerEntry, StockKey};
 use oms_store::{ClientId, Conn, Store, inward, orders};
 use serde_json::json;
 
@@ -22,6 +22,7 @@ use crate::fields::Fields;
 use crate::service::inward::{PreparedInwardOrder, write as write_inward};
 use crate::service::orders::{OrderView, find, view};
 use crate::service::refuse_unknown;
+use crate::service::stock::StockChanges;
 
 pub const REASON_CHARS_MAX: usize = 500;
 
@@ -173,6 +174,7 @@ async fn advance(
         actor: &scope.actor,
         at,
     };
+    let mut changes = StockChanges::new();
     match to {
         ShipmentStatus::Shipped => {
             for allocation in &allocations {
@@ -183,13 +185,14 @@ async fn advance(
                     Settled::Shipped,
                 )
                 .await?;
-                stock::apply(
-                    conn,
-                    key(client, allocation),
-                    &settle_movement(&allocation.bucket, allocation.qty, Settled::Shipped)?,
-                    &entry,
-                )
-                .await?;
+                changes
+                    .apply(
+                        conn,
+                        key(client, allocation),
+                        &settle_movement(&allocation.bucket, allocation.qty, Settled::Shipped)?,
+                        &entry,
+                    )
+                    .await?;
             }
             if shipment.order_kind == "ST"
                 && let Some(destination) = shipment.destination_warehouse_id
@@ -197,7 +200,9 @@ async fn advance(
                 open_transfer_inward(conn, client, shipment, destination, &allocations, at).await?;
             }
         }
-        ShipmentStatus::Rto => return_to_origin(conn, scope, shipment, &allocations, at).await?,
+        ShipmentStatus::Rto => {
+            return_to_origin(conn, scope, shipment, &allocations, &mut changes, at).await?
+        }
         _ => {}
     }
     let status = refresh_status(conn, client, shipment.order_id, at).await?;
@@ -218,6 +223,7 @@ async fn advance(
         at,
     )
     .await?;
+    changes.announce(conn, client, at).await?;
     Ok(())
 }
 
@@ -265,6 +271,7 @@ async fn return_to_origin(
     scope: &Scope,
     shipment: &ShipmentHead,
     allocations: &[AllocationLine],
+    changes: &mut StockChanges,
     at: i64,
 ) -> ApiResult<()> {
     let client = scope.client;
@@ -311,7 +318,9 @@ async fn return_to_origin(
             warehouse: shipment.warehouse_id,
             sku: line.sku_id,
         };
-        stock::apply(conn, key, &built(Movement::grn(line.line.ordered))?, &entry).await?;
+        changes
+            .apply(conn, key, &built(Movement::grn(line.line.ordered))?, &entry)
+            .await?;
     }
     Ok(())
 }
@@ -466,6 +475,7 @@ pub async fn cancel_in(
             }
         }
     }
+    let mut changes = StockChanges::new();
     let mut from_open = Vec::new();
     let mut touched_shipments: BTreeMap<i64, Vec<serde_json::Value>> = BTreeMap::new();
     let mut cancelled = Vec::new();
@@ -477,13 +487,14 @@ pub async fn cancel_in(
         for (allocation, take) in unpicked.iter().zip(takes).filter(|(_, take)| **take > 0) {
             fulfilment::reduce_allocation(&mut *conn, allocation.id, *take).await?;
             fulfilment::settle_allocated(&mut *conn, line.id, *take, Settled::Cancelled).await?;
-            stock::apply(
-                &mut *conn,
-                key(scope.client, allocation),
-                &settle_movement(&allocation.bucket, *take, Settled::Cancelled)?,
-                &entry,
-            )
-            .await?;
+            changes
+                .apply(
+                    &mut *conn,
+                    key(scope.client, allocation),
+                    &settle_movement(&allocation.bucket, *take, Settled::Cancelled)?,
+                    &entry,
+                )
+                .await?;
             touched_shipments
                 .entry(allocation.shipment_id)
                 .or_default()
@@ -501,6 +512,7 @@ pub async fn cancel_in(
     let data = json!({"order_code": order.record.order_code, "channel": order.channel, "status": status, "cancelled": cancelled, "reason": reason});
     events.push(("order.cancelled", Some(order.id), data.to_string()));
     orders::emit_many(&mut *conn, scope.client, &events, at).await?;
+    changes.announce(conn, scope.client, at).await?;
     Ok(order.id)
 }
 

@@ -11,13 +11,14 @@ use oms_domain::inward::{
 use oms_domain::masters::PartnerKind;
 use oms_domain::validation::{FieldError, Problems};
 use oms_store::inward::{self, InwardLineRow, InwardOrderRow};
-use oms_store::stock::{self, LedgerEntry, StockKey};
+use oms_store::stock::{LedgerEntry, StockKey};
 use oms_store::{ClientId, Conn as AnyConnection, Store, StoreError, partners, skus, warehouses};
 
 use crate::auth::Scope;
 use crate::clock::now_micros;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Fields;
+use crate::service::stock::StockChanges;
 use crate::service::{refuse_unknown, settings};
 
 pub const INWARD_ORDER_FIELDS: &[&str] = &[
@@ -333,20 +334,23 @@ pub async fn receive(
         actor: &scope.actor,
         at,
     };
+    let mut changes = StockChanges::new();
     for (line, qty) in plan {
         if !inward::receive(tx.conn(), line.id, qty, excess_allowed).await? {
             return Err(raced("the inward line"));
         }
-        stock::apply(
-            tx.conn(),
-            key(scope.client, &view.order, line),
-            &built(Movement::grn(qty))?,
-            &entry,
-        )
-        .await?;
+        changes
+            .apply(
+                tx.conn(),
+                key(scope.client, &view.order, line),
+                &built(Movement::grn(qty))?,
+                &entry,
+            )
+            .await?;
     }
     inward::touch(tx.conn(), view.order.id, at).await?;
     let after = self::view(tx.conn(), scope.client, code).await?;
+    changes.announce(tx.conn(), scope.client, at).await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -414,6 +418,7 @@ pub async fn quality_check(
         actor: &scope.actor,
         at,
     };
+    let mut changes = StockChanges::new();
     for (line, pass, fail, lost, reason) in plan {
         if !inward::quality_check(tx.conn(), line.id, pass, fail, lost).await? {
             return Err(raced("the inward line"));
@@ -431,11 +436,12 @@ pub async fn quality_check(
             movements.push(built(Movement::lost_in_qc(lost))?);
         }
         for movement in &movements {
-            stock::apply(tx.conn(), key, movement, &entry).await?;
+            changes.apply(tx.conn(), key, movement, &entry).await?;
         }
     }
     inward::touch(tx.conn(), view.order.id, at).await?;
     let after = self::view(tx.conn(), scope.client, code).await?;
+    changes.announce(tx.conn(), scope.client, at).await?;
     tx.commit().await?;
     Ok(after)
 }

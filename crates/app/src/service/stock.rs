@@ -9,7 +9,9 @@ use oms_domain::inward::{LINE_QTY_MAX, line_qty};
 use oms_domain::masters::NAME_CHARS_MAX;
 use oms_domain::validation::{FieldError, Problems, required_text};
 use oms_store::stock::{self, BucketRow, LedgerEntry, StockKey};
-use oms_store::{ClientId, Conn, Store, StoreError, channels, pools, skus, warehouses};
+use oms_store::{ClientId, Conn, Store, StoreError, channels, orders, pools, skus, warehouses};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth::Scope;
 use crate::clock::now_micros;
@@ -165,16 +167,20 @@ async fn move_one(
     else {
         return Err(ApiError::invalid(problems.into_vec()));
     };
+    let at = now_micros();
     let entry = LedgerEntry {
         reference,
         note: note.as_deref(),
         actor: &scope.actor,
-        at: now_micros(),
+        at,
     };
-    stock::apply(tx.conn(), key, &movement, &entry)
+    let mut changes = StockChanges::new();
+    changes
+        .apply(tx.conn(), key, &movement, &entry)
         .await
         .map_err(insufficient)?;
     let balance = stock::balance(tx.conn(), key).await?;
+    changes.announce(tx.conn(), scope.client, at).await?;
     tx.commit().await?;
     Ok(balance)
 }
@@ -289,6 +295,7 @@ pub async fn move_between_pools_all(
         actor: &scope.actor,
         at,
     };
+    let mut changes = StockChanges::new();
     for (index, fields) in rows.iter().enumerate() {
         let mut problems = Problems::new();
         let key = resolve_key(
@@ -311,7 +318,7 @@ pub async fn move_between_pools_all(
         let movement = pool_movement(&mut problems, fields);
         if let (Some(key), Some((movement, _, _)), true) = (key, movement, problems.is_empty()) {
             // Later rows see earlier rows' effect, as they would one after another.
-            if let Err(error) = stock::apply(tx.conn(), key, &movement, &entry).await {
+            if let Err(error) = changes.apply(tx.conn(), key, &movement, &entry).await {
                 match error {
                     StoreError::Insufficient { bucket, requested } => {
                         problems.add("qty", format!("{bucket} holds less than {requested}"));
@@ -327,6 +334,7 @@ pub async fn move_between_pools_all(
     if !errors.is_empty() {
         return Ok(Err(errors));
     }
+    changes.announce(tx.conn(), scope.client, at).await?;
     tx.commit().await?;
     Ok(Ok(rows.len()))
 }
@@ -411,21 +419,25 @@ pub async fn absolute(
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
+    let at = now_micros();
     let entry = LedgerEntry {
         reference: "absolute",
         note: None,
         actor: &scope.actor,
-        at: now_micros(),
+        at,
     };
+    let mut changes = StockChanges::new();
     let mut after = Vec::with_capacity(planned.len());
     for (sku, key, movements) in planned {
         for movement in &movements {
-            stock::apply(tx.conn(), key, movement, &entry)
+            changes
+                .apply(tx.conn(), key, movement, &entry)
                 .await
                 .map_err(insufficient)?;
         }
         after.push((sku, stock::balance(tx.conn(), key).await?));
     }
+    changes.announce(tx.conn(), scope.client, at).await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -445,6 +457,63 @@ fn counted_good(text: Option<&str>) -> Result<i64, String> {
 }
 
 // ---------- views ----------
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PoolStockOut {
+    pub pool: String,
+    /// Good units in this pool (`pool_qty`).
+    pub qty: i64,
+    pub allocated: i64,
+    pub available: i64,
+}
+
+/// One warehouse's buckets for one SKU.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InventoryOut {
+    pub warehouse: String,
+    pub sku: String,
+    pub qc_pending: i64,
+    pub good: i64,
+    pub bad: i64,
+    /// Bad units by QC-fail reason.
+    pub bad_by_reason: BTreeMap<String, i64>,
+    pub lost: i64,
+    pub shipped: i64,
+    pub allocated: i64,
+    pub available: i64,
+    pub pools: Vec<PoolStockOut>,
+}
+
+pub fn inventory_out(warehouse: String, sku: String, balance: &Balance) -> InventoryOut {
+    InventoryOut {
+        warehouse,
+        sku,
+        qc_pending: balance.qc_pending,
+        good: balance.good(),
+        bad: balance.bad_total(),
+        bad_by_reason: balance
+            .bad
+            .iter()
+            .filter(|(_, q)| **q != 0)
+            .map(|(r, q)| (r.clone(), *q))
+            .collect(),
+        lost: balance.lost,
+        shipped: balance.shipped,
+        allocated: balance.allocated(),
+        available: balance.available(),
+        pools: balance
+            .pools
+            .iter()
+            .filter(|(_, p)| p.qty != 0 || p.allocated != 0)
+            .map(|(pool, p)| PoolStockOut {
+                pool: pool.clone(),
+                qty: p.qty,
+                allocated: p.allocated,
+                available: p.available(),
+            })
+            .collect(),
+    }
+}
 
 /// The buckets of one (warehouse, sku), as the inventory view shows them.
 pub struct InventoryRow {
@@ -471,3 +540,69 @@ pub fn inventory_rows(rows: Vec<BucketRow>) -> Vec<InventoryRow> {
         })
         .collect()
 }
+
+// ---------- changes ----------
+
+/// Every stock change the services make goes through here (clippy refuses the store's
+/// `stock::apply` elsewhere in this crate): it applies the movements and remembers the keys
+/// they touched, so that the transaction ends by announcing each key's balance after it as
+/// one `inventory.changed` event — the same shape as a row of `GET /inventory`.
+#[derive(Debug, Default)]
+#[must_use = "announce the changed keys before the transaction commits"]
+pub struct StockChanges {
+    keys: BTreeSet<StockKey>,
+}
+
+impl StockChanges {
+    pub fn new() -> StockChanges {
+        StockChanges::default()
+    }
+
+    /// Applies one movement at `key` (guarded, with its ledger row).
+    #[allow(clippy::disallowed_methods)]
+    pub async fn apply(
+        &mut self,
+        conn: &mut Conn,
+        key: StockKey,
+        movement: &Movement,
+        entry: &LedgerEntry<'_>,
+    ) -> Result<(), StoreError> {
+        stock::apply(conn, key, movement, entry).await?;
+        self.keys.insert(key);
+        Ok(())
+    }
+
+    /// Applies many movements in batched statements (see `stock::apply_many`).
+    #[allow(clippy::disallowed_methods)]
+    pub async fn apply_many(
+        &mut self,
+        conn: &mut Conn,
+        movements: &[(StockKey, Movement, String)],
+        actor: &str,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        stock::apply_many(conn, movements, actor, at).await?;
+        self.keys.extend(movements.iter().map(|(key, _, _)| *key));
+        Ok(())
+    }
+
+    /// Writes one `inventory.changed` event per touched key with its balance now. Called
+    /// last in the transaction, as every outbox write is (see `orders::emit_many`).
+    pub async fn announce(self, conn: &mut Conn, client: ClientId, at: i64) -> ApiResult<()> {
+        if self.keys.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<StockKey> = self.keys.into_iter().collect();
+        let rows = inventory_rows(stock::rows_of_keys(&mut *conn, &keys).await?);
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows {
+            let data = serde_json::to_string(&inventory_out(row.warehouse, row.sku, &row.balance))
+                .map_err(|e| ApiError::Internal(format!("inventory event: {e}")))?;
+            events.push((INVENTORY_CHANGED, None, data));
+        }
+        orders::emit_many(conn, client, &events, at).await?;
+        Ok(())
+    }
+}
+
+pub const INVENTORY_CHANGED: &str = "inventory.changed";

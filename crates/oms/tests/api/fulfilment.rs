@@ -442,7 +442,7 @@ async fn the_event_feed_lists_every_change_in_order(app: &TestApp) {
     stock(app, &acme, "BLR1", "TEE", 2).await;
     let (_, shipment) = released(app, &acme, "MYN-1", 1).await;
     set(app, &acme, shipment, json!({"status": "PICKED"})).await;
-    let (status, page) = app.get("/api/v1/events?limit=2", &acme.integration).await;
+    let (status, page) = app.get("/api/v1/events?limit=4", &acme.integration).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let mut types: Vec<String> = page["items"]
         .as_array()
@@ -461,11 +461,42 @@ async fn the_event_feed_lists_every_change_in_order(app: &TestApp) {
             .iter()
             .map(|e| e["type"].as_str().unwrap_or_default().to_owned()),
     );
+    // Receiving, QC and allocation each change the TEE stock at BLR1; picking does not.
     assert_eq!(
         types,
-        ["order.allocated", "shipment.released", "shipment.picked"]
+        [
+            "inventory.changed",
+            "inventory.changed",
+            "order.allocated",
+            "shipment.released",
+            "inventory.changed",
+            "shipment.picked"
+        ]
     );
     assert_eq!(rest["next_after"], Value::Null);
+    let (_, all) = app.get("/api/v1/events", &acme.integration).await;
+    let stock_events: Vec<&Value> = all["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["type"] == "inventory.changed")
+        .map(|e| &e["data"])
+        .collect();
+    let released = all["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|e| e["type"] == "shipment.released")
+        .expect("released");
+    assert_eq!(released["data"]["warehouse"], "BLR1");
+    assert_eq!(released["data"]["shipment_id"], shipment);
+    assert_eq!(stock_events[0]["qc_pending"], 2, "after the GRN");
+    assert_eq!(stock_events[1]["good"], 2, "after QC");
+    assert_eq!(stock_events[1]["available"], 2);
+    // The last one carries the balance as GET /inventory shows it now.
+    let now = inventory(app, &acme.integration, "TEE", "BLR1").await;
+    assert_eq!(*stock_events[2], now);
+    assert_eq!(now["available"], 1);
     let globex = app.client("globex").await;
     let (_, theirs) = app.get("/api/v1/events", &globex.integration).await;
     assert_eq!(theirs["items"], json!([]));

@@ -164,7 +164,8 @@ async fn events_reach_a_subscriber_signed_in_order_despite_failures(app: &TestAp
         .iter()
         .map(|e| e["id"].as_i64().unwrap_or_default())
         .collect();
-    assert_eq!(expected.len(), 6, "{feed}");
+    // Per stock batch: GRN, QC; per order: allocated, released, inventory changed.
+    assert_eq!(expected.len(), 11, "{feed}");
     rounds_until(app, async || {
         receiver.accepted.lock().await.len() >= expected.len()
     })
