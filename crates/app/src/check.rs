@@ -9,7 +9,7 @@ use oms_domain::inventory::{Balance, Bucket, Movement, MovementKind, check_balan
 use oms_domain::order::LineCounts;
 use oms_domain::settings::ClientSettings;
 use oms_store::stock::{self, StockKey};
-use oms_store::{Conn, Store, StoreResult, inward, orders};
+use oms_store::{Conn, Store, StoreResult, documents, inward, orders};
 
 /// Ledger rows read per query while replaying.
 const REPLAY_BATCH_ROWS: i64 = 10_000;
@@ -46,6 +46,7 @@ async fn run_in(conn: &mut Conn) -> StoreResult<Report> {
     check_inward_lines(&mut *conn, &mut report).await?;
     check_order_lines(&mut *conn, &mut report).await?;
     check_allocated_stock(&mut *conn, &mut report).await?;
+    check_invoices(&mut *conn, &mut report).await?;
     report
         .breaches
         .extend(stock::foreign_client_rows(&mut *conn).await?);
@@ -171,6 +172,27 @@ async fn check_order_lines(conn: &mut Conn, report: &mut Report) -> StoreResult<
                 "order {order_code} line {line_id}: allocated {allocated} but its live allocations hold {bound}"
             ));
         }
+    }
+    Ok(())
+}
+
+/// Invoice numbers run 1..=last per client with no gap and no repeat, and a shipment has an
+/// invoice exactly when it was packed.
+async fn check_invoices(conn: &mut Conn, report: &mut Report) -> StoreResult<()> {
+    for (client, last, numbers) in documents::invoice_numbers(&mut *conn).await? {
+        let expected: Vec<i64> = (1..=last.unwrap_or(0)).collect();
+        if numbers != expected {
+            report.breaches.push(format!(
+                "client {client}: invoice numbers are not 1..={} without gaps: {} issued",
+                last.unwrap_or(0),
+                numbers.len()
+            ));
+        }
+    }
+    for (shipment, status) in documents::invoice_mismatches(&mut *conn).await? {
+        report.breaches.push(format!(
+            "shipment {shipment} is {status} and its invoice disagrees (packed ⇔ invoiced)"
+        ));
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! and a CSV row go through the same validation.
 
 pub mod allocate;
+pub mod documents;
 pub mod fulfilment;
 pub mod inward;
 pub mod orders;

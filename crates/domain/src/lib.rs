@@ -8,6 +8,7 @@ pub mod allocation;
 pub mod code;
 pub mod decimal;
 pub mod inventory;
+pub mod invoice;
 pub mod inward;
 pub mod masters;
 pub mod order;

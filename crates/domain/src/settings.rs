@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::code::Code;
+use crate::invoice::Invoicing;
 use crate::validation::{FieldError, Problems};
 
 pub const QC_FAIL_REASONS_MAX: usize = 100;
@@ -22,6 +23,9 @@ pub struct ClientSettings {
     /// The attributes a SKU of this client carries, checked on every SKU write.
     pub sku_attributes: Vec<SkuAttribute>,
     pub routing: Routing,
+    /// The seller on this client's invoices and how they are numbered.
+    #[serde(default)]
+    pub invoicing: Invoicing,
 }
 
 impl Default for ClientSettings {
@@ -33,6 +37,7 @@ impl Default for ClientSettings {
                 .to_vec(),
             sku_attributes: Vec::new(),
             routing: Routing::default(),
+            invoicing: Invoicing::default(),
         }
     }
 }
@@ -91,6 +96,7 @@ pub struct SettingsChange {
     pub qc_fail_reasons: Option<Vec<String>>,
     pub sku_attributes: Option<Vec<SkuAttribute>>,
     pub routing: Option<Routing>,
+    pub invoicing: Option<Invoicing>,
 }
 
 impl ClientSettings {
@@ -105,6 +111,7 @@ impl ClientSettings {
                 .sku_attributes
                 .unwrap_or_else(|| self.sku_attributes.clone()),
             routing: change.routing.unwrap_or_else(|| self.routing.clone()),
+            invoicing: change.invoicing.unwrap_or_else(|| self.invoicing.clone()),
         };
         next.validate()?;
         Ok(next)
@@ -136,6 +143,7 @@ impl ClientSettings {
                 format!("must be between 1 and {MAX_SPLITS_MAX}"),
             );
         }
+        self.invoicing.validate(&mut problems);
         problems.finish(|| ())
     }
 

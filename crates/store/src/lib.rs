@@ -8,6 +8,7 @@
 
 pub mod channels;
 pub mod clients;
+pub mod documents;
 pub mod fulfilment;
 pub mod inward;
 pub mod keys;

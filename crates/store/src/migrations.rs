@@ -31,6 +31,7 @@ const EMBEDDED: &[Embedded] = &[
     embedded!(3, "orders", "0003_orders.sql"),
     embedded!(4, "fulfilment", "0004_fulfilment.sql"),
     embedded!(5, "webhooks", "0005_webhooks.sql"),
+    embedded!(6, "documents", "0006_documents.sql"),
 ];
 
 /// `NNNN_name.sql` for every migration, in order: what both folders must hold.
@@ -40,6 +41,7 @@ pub const MIGRATION_NAMES: &[&str] = &[
     "0003_orders.sql",
     "0004_fulfilment.sql",
     "0005_webhooks.sql",
+    "0006_documents.sql",
 ];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

@@ -3,6 +3,7 @@
 //! drift apart.
 
 pub mod clients;
+pub mod documents;
 pub mod inventory;
 pub mod inward;
 pub mod masters;
@@ -98,6 +99,10 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(orders::update_remark))
         .routes(routes!(orders::shipment_status))
         .routes(routes!(orders::events))
+        .routes(routes!(documents::order_invoice))
+        .routes(routes!(documents::order_label))
+        .routes(routes!(documents::shipment_invoice))
+        .routes(routes!(documents::shipment_label))
         .routes(routes!(webhooks::put_webhook))
         .routes(routes!(webhooks::list_webhooks))
         .routes(routes!(webhooks::list_deliveries))

@@ -22,6 +22,23 @@ pub struct Settings {
     qc_fail_reasons: Vec<String>,
     sku_attributes: Vec<SkuAttributeDoc>,
     routing: RoutingDoc,
+    invoicing: InvoicingDoc,
+}
+
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "documents the schema; never built")]
+pub struct InvoicingDoc {
+    /// The seller's registered name; the client's name when absent.
+    legal_name: Option<String>,
+    address: Option<String>,
+    pincode: Option<String>,
+    /// Tax registration (GSTIN).
+    gstin: Option<String>,
+    /// Printed before the zero-padded number (`INV-` gives `INV-000001`); up to 16 of
+    /// letters, digits, `-_./`.
+    prefix: Option<String>,
+    /// ISO 4217 code printed beside amounts (INR).
+    currency: Option<String>,
 }
 
 #[derive(ToSchema)]

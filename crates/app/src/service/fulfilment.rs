@@ -19,6 +19,7 @@ use crate::auth::Scope;
 use crate::clock::now_micros;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Fields;
+use crate::service::documents::issue_invoice;
 use crate::service::inward::{PreparedInwardOrder, write as write_inward};
 use crate::service::orders::{OrderView, find, view};
 use crate::service::refuse_unknown;
@@ -175,7 +176,11 @@ async fn advance(
         at,
     };
     let mut changes = StockChanges::new();
+    let mut invoice_number = None;
     match to {
+        ShipmentStatus::Packed => {
+            invoice_number = Some(issue_invoice(conn, client, shipment.id, at).await?);
+        }
         ShipmentStatus::Shipped => {
             for allocation in &allocations {
                 fulfilment::settle_allocated(
@@ -213,6 +218,7 @@ async fn advance(
         "status": to.as_str(),
         "awb": awb,
         "carrier": carrier,
+        "invoice_number": invoice_number,
         "order_status": status,
     });
     let event = format!("shipment.{}", to.as_str().to_lowercase());

@@ -20,7 +20,8 @@ on_both_backends!(
     cancellation_files_are_all_or_nothing,
 );
 
-async fn released(app: &TestApp, keys: &ClientKeys, code: &str, qty: i64) -> (Value, i64) {
+/// An order of `qty` TEE from MYNTRA, released at once; answers it and its shipment id.
+pub async fn released(app: &TestApp, keys: &ClientKeys, code: &str, qty: i64) -> (Value, i64) {
     let (status, order) = app
         .post(
             "/api/v1/orders",

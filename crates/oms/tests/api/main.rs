@@ -3,6 +3,7 @@
 mod helpers;
 
 mod clients;
+mod documents;
 mod fulfilment;
 mod inventory;
 mod masters;
