@@ -7,6 +7,7 @@ pub mod clock;
 pub mod error;
 pub mod extract;
 pub mod fields;
+pub mod panel;
 pub mod service;
 pub mod telemetry;
 pub mod upload;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// Wakes the allocator when stock arrives or is freed.
     pub allocator: workers::AllocatorWake,
+    /// Failed panel logins, per username and per address (this instance only).
+    pub logins: Arc<panel::session::LoginLimiter>,
 }
 
 impl AppState {
@@ -63,6 +66,7 @@ impl AppState {
             admin_token_hash: admin_token.map(auth::token_hash),
             limits: Arc::new(limits),
             allocator: workers::AllocatorWake::default(),
+            logins: Arc::default(),
         }
     }
 }
@@ -84,9 +88,13 @@ pub async fn serve(
         state.limits.relay_interval,
     );
     let router = api::router(state);
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // The peer address keys the panel's per-address login limit.
+    let served = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     allocator.abort();
     relay.abort();
     served

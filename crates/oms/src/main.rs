@@ -9,6 +9,8 @@ use oms_store::{Backend, Store, StoreOptions};
 use tracing_subscriber::EnvFilter;
 
 mod bench;
+mod demo;
+mod users;
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +34,11 @@ enum Command {
     /// Measure throughput; prints one JSON object per result.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Manage panel users.
+    #[command(subcommand)]
+    User(users::UserCommand),
+    /// Load a small realistic data set and print how to see it in the panel.
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Subcommand)]
@@ -246,6 +253,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Serve(args) => serve(args).await,
+        Command::User(command) => users::run(command).await,
+        Command::Demo(args) => demo::run(args).await,
         Command::Migrate(database) => {
             init_logs(LogFormat::Text);
             let store = open(&database).await?;

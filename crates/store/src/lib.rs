@@ -14,6 +14,7 @@ pub mod inward;
 pub mod keys;
 mod migrations;
 pub mod orders;
+pub mod panel;
 pub mod partners;
 pub mod pools;
 pub mod skus;

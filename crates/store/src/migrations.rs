@@ -32,6 +32,7 @@ const EMBEDDED: &[Embedded] = &[
     embedded!(4, "fulfilment", "0004_fulfilment.sql"),
     embedded!(5, "webhooks", "0005_webhooks.sql"),
     embedded!(6, "documents", "0006_documents.sql"),
+    embedded!(7, "panel", "0007_panel.sql"),
 ];
 
 /// `NNNN_name.sql` for every migration, in order: what both folders must hold.
@@ -42,6 +43,7 @@ pub const MIGRATION_NAMES: &[&str] = &[
     "0004_fulfilment.sql",
     "0005_webhooks.sql",
     "0006_documents.sql",
+    "0007_panel.sql",
 ];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

@@ -386,23 +386,24 @@ pub async fn ledger<'e>(
         .bind(limit)
         .fetch_all(db)
         .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(LedgerRow {
-                id: row.try_get("id")?,
-                warehouse: row.try_get("warehouse")?,
-                sku: row.try_get("sku")?,
-                from_bucket: row.try_get("from_bucket")?,
-                to_bucket: row.try_get("to_bucket")?,
-                qty: row.try_get("qty")?,
-                kind: row.try_get("kind")?,
-                reference: row.try_get("reference")?,
-                note: row.try_get("note")?,
-                actor: row.try_get("actor")?,
-                at: row.try_get("at")?,
-            })
-        })
-        .collect()
+    rows.iter().map(ledger_from_row).collect()
+}
+
+/// A ledger row selected with the columns of [`ledger`] (warehouse and SKU as codes).
+pub(crate) fn ledger_from_row(row: &sqlx::any::AnyRow) -> StoreResult<LedgerRow> {
+    Ok(LedgerRow {
+        id: row.try_get("id")?,
+        warehouse: row.try_get("warehouse")?,
+        sku: row.try_get("sku")?,
+        from_bucket: row.try_get("from_bucket")?,
+        to_bucket: row.try_get("to_bucket")?,
+        qty: row.try_get("qty")?,
+        kind: row.try_get("kind")?,
+        reference: row.try_get("reference")?,
+        note: row.try_get("note")?,
+        actor: row.try_get("actor")?,
+        at: row.try_get("at")?,
+    })
 }
 
 /// Whether the client holds any stock or ledger rows at the warehouse.

@@ -28,7 +28,8 @@ fn pdf(bytes: Vec<u8>, filename: &str) -> Response {
         .into_response()
 }
 
-async fn order_document(
+/// An order's invoice or label PDF; the panel serves the same with its session's scope.
+pub(crate) async fn order_document(
     state: &AppState,
     scope: &Scope,
     code: &str,

@@ -9,6 +9,7 @@ pub mod inward;
 pub mod masters;
 pub mod ops;
 pub mod orders;
+pub mod panel_users;
 pub mod settings;
 pub mod uploads;
 pub mod warehouses;
@@ -55,6 +56,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(clients::get_client))
         .routes(routes!(clients::create_api_key, clients::list_api_keys))
         .routes(routes!(clients::revoke_api_key))
+        .routes(routes!(panel_users::create_panel_user))
         .routes(routes!(
             warehouses::put_warehouse,
             warehouses::get_warehouse
@@ -142,6 +144,8 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/openapi.json",
             axum::routing::get(move || async move { axum::Json(doc) }),
         )
+        // The support panel: HTML pages at `/`, beside the API.
+        .merge(crate::panel::router(limits.upload_bytes_max))
         .fallback(|| async { ApiError::NotFound("route".into()) })
         .layer(axum::middleware::from_fn(crate::telemetry::record_request))
         .layer(TimeoutLayer::with_status_code(

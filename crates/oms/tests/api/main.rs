@@ -9,6 +9,7 @@ mod inventory;
 mod masters;
 mod operations;
 mod orders;
+mod panel;
 mod races;
 mod settings;
 mod uploads;
