@@ -16,7 +16,7 @@ pub mod workers;
 use std::sync::Arc;
 use std::time::Duration;
 
-use oms_store::Store;
+use oms_store::{Backend, Store};
 
 /// Limits on what one request may ask of the server.
 #[derive(Debug, Clone)]
@@ -46,6 +46,9 @@ impl Default for Limits {
     }
 }
 
+/// Order batches committing at once on PostgreSQL (SQLite has one writer: one batch).
+const INTAKE_WORKERS_POSTGRES: usize = 4;
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -57,16 +60,24 @@ pub struct AppState {
     pub allocator: workers::AllocatorWake,
     /// Failed panel logins, per username and per address (this instance only).
     pub logins: Arc<panel::session::LoginLimiter>,
+    /// Group commit for `POST /orders`.
+    pub intake: service::intake::OrderIntake,
 }
 
 impl AppState {
     pub fn new(store: Store, admin_token: Option<&str>, limits: Limits) -> Self {
+        let intake_workers = match store.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => INTAKE_WORKERS_POSTGRES,
+        };
+        let intake = service::intake::OrderIntake::new(store.clone(), intake_workers);
         AppState {
             store,
             admin_token_hash: admin_token.map(auth::token_hash),
             limits: Arc::new(limits),
             allocator: workers::AllocatorWake::default(),
             logins: Arc::default(),
+            intake,
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod allocate;
 pub mod documents;
 pub mod fulfilment;
+pub mod intake;
 pub mod inward;
 pub mod orders;
 pub mod stock;

@@ -15,10 +15,10 @@ use oms_store::{Backend, ClientId, Store, StoreOptions, skus, warehouses};
 use serde_json::json;
 
 /// A small deterministic generator: benchmarks must be repeatable, not random.
-struct Lcg(u64);
+pub(crate) struct Lcg(pub(crate) u64);
 
 impl Lcg {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6_364_136_223_846_793_005)
@@ -26,7 +26,7 @@ impl Lcg {
         self.0 >> 33
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 }
@@ -62,7 +62,7 @@ async fn open(database_url: Option<&str>) -> anyhow::Result<(Store, Option<tempf
     Ok((store, dir))
 }
 
-fn backend_name(store: &Store) -> &'static str {
+pub(crate) fn backend_name(store: &Store) -> &'static str {
     match store.backend() {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
@@ -71,7 +71,7 @@ fn backend_name(store: &Store) -> &'static str {
 
 /// Client `bench`, `warehouses` warehouses (lat/lon spread over India), channel WEB, `skus`
 /// SKUs; answers the client and the warehouse ids.
-async fn catalogue(
+pub(crate) async fn catalogue(
     store: &Store,
     skus_n: u64,
     warehouses_n: u64,

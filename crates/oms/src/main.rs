@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 mod bench;
 mod demo;
+mod ingest_bench;
 mod users;
 
 #[derive(Parser)]
@@ -58,6 +59,32 @@ enum BenchCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// 3-line B2C orders over HTTP against a real `oms serve`, uniform and Zipf-hot SKUs,
+    /// beside the plain-SQL ceiling on the same database.
+    Ingest {
+        #[arg(long, value_enum, default_value_t = BenchBackend::Sqlite)]
+        backend: BenchBackend,
+        /// Orders per run (each distribution runs once).
+        #[arg(long, default_value_t = 20_000)]
+        orders: u64,
+        /// Clients sending at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: u64,
+        #[arg(long, default_value_t = 10_000)]
+        skus: u64,
+        #[arg(long, default_value_t = 5)]
+        warehouses: u64,
+        /// A PostgreSQL (or SQLite) database to use; by default a temporary SQLite file or a
+        /// throwaway PostgreSQL cluster.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BenchBackend {
+    Sqlite,
+    Postgres,
 }
 
 #[derive(Args, Clone)]
@@ -246,6 +273,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             bench::allocate(bench::AllocateArgs {
                 orders,
+                skus,
+                warehouses,
+                database_url,
+            })
+            .await
+        }
+        Command::Bench(BenchCommand::Ingest {
+            backend,
+            orders,
+            concurrency,
+            skus,
+            warehouses,
+            database_url,
+        }) => {
+            ingest_bench::ingest(ingest_bench::IngestArgs {
+                backend: match backend {
+                    BenchBackend::Sqlite => oms_store::Backend::Sqlite,
+                    BenchBackend::Postgres => oms_store::Backend::Postgres,
+                },
+                orders,
+                concurrency,
                 skus,
                 warehouses,
                 database_url,

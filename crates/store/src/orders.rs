@@ -525,9 +525,9 @@ pub async fn allocations<'e>(
     order: i64,
 ) -> StoreResult<Vec<AllocationRow>> {
     const SQL: &str = "SELECT a.shipment_id, a.order_line_id, l.line_id, s.code AS sku, a.bucket, a.qty \
-                       FROM allocations a JOIN shipments sh ON sh.id = a.shipment_id \
+                       FROM shipments sh JOIN allocations a ON a.shipment_id = sh.id \
                        JOIN order_lines l ON l.id = a.order_line_id JOIN skus s ON s.id = a.sku_id \
-                       WHERE a.client_id = $1 AND sh.order_id = $2 ORDER BY a.id";
+                       WHERE sh.client_id = $1 AND sh.order_id = $2 ORDER BY a.id";
     let rows = sqlx::query(SQL)
         .bind(client.0)
         .bind(order)

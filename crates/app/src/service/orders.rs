@@ -15,6 +15,7 @@ use crate::clock::{now_micros, parse_rfc3339};
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Fields;
 use crate::service::allocate::{self, PassSummary};
+use crate::service::intake::{OrderIntake, Submitted};
 use crate::service::refuse_unknown;
 
 pub const ORDER_FIELDS: &[&str] = &[
@@ -198,7 +199,7 @@ pub async fn insert(
     ))
 }
 
-fn different(order: &NewOrder) -> String {
+pub(crate) fn different(order: &NewOrder) -> String {
     format!(
         "order {} exists in channel {} with a different body",
         order.order_code, order.channel
@@ -206,53 +207,29 @@ fn different(order: &NewOrder) -> String {
 }
 
 /// Takes an order in: the same body again answers the stored order (`created` false), a
-/// different body under the same code is 409. A new order is allocated in the same
-/// transaction; if it keeps losing races for stock it is stored unallocated and the
-/// allocator retries it.
-pub async fn create(store: &Store, scope: &Scope, fields: &Fields) -> ApiResult<(OrderView, bool)> {
+/// different body under the same code is 409. A new order is committed with the orders
+/// arriving beside it, allocated in that transaction (see `intake`); if it keeps losing
+/// races for stock it is stored unallocated and the allocator retries it. The answer is
+/// read after the commit.
+pub async fn create(
+    intake: &OrderIntake,
+    store: &Store,
+    scope: &Scope,
+    fields: &Fields,
+) -> ApiResult<(OrderView, bool)> {
     let (order, hash) = validate(fields).map_err(ApiError::invalid)?;
-    let mut allocate_now = true;
-    // Up to RACE_ATTEMPTS_MAX allocating attempts, then one that stores without allocating.
-    for attempt in 1..=RACE_ATTEMPTS_MAX + 2 {
-        let mut tx = store.begin_write().await?;
-        let at = now_micros();
-        let ingested = insert(tx.conn(), scope.client, &order, &hash, at).await?;
-        let id = match ingested.map_err(ApiError::invalid)? {
-            Ingested::Same(id) => {
-                let view = view(tx.conn(), scope.client, id).await?;
-                return Ok((view, false));
-            }
-            Ingested::Different => return Err(ApiError::Conflict(different(&order))),
-            Ingested::Created(id) => id,
-        };
-        if allocate_now {
-            match allocate::run(
-                tx.conn(),
-                scope.client,
-                allocate::Scope::Orders(&[id]),
-                &scope.actor,
-                at,
-            )
-            .await
-            {
-                Ok(_) => {}
-                Err(error) if is_race(&error) && attempt <= RACE_ATTEMPTS_MAX => continue,
-                Err(error) if is_race(&error) => {
-                    // Lost every race: keep the order, let the allocator retry it.
-                    allocate_now = false;
-                    tracing::warn!(order = %order.order_code, %error, "order stored unallocated after repeated races");
-                    continue;
-                }
-                Err(error) => return Err(error),
-            }
-        }
-        let view = view(tx.conn(), scope.client, id).await?;
-        tx.commit().await?;
-        return Ok((view, true));
-    }
-    Err(ApiError::Unavailable(
-        "the order could not be stored; retry".into(),
-    ))
+    let (id, created) = intake
+        .take(Submitted {
+            client: scope.client,
+            actor: scope.actor.clone(),
+            order,
+            hash,
+        })
+        .await?;
+    let mut tx = store.begin_snapshot().await?;
+    let view = view(tx.conn(), scope.client, id).await?;
+    tx.commit().await?;
+    Ok((view, created))
 }
 
 /// Whether an error means the stock or a line changed under the transaction, so running

@@ -5,6 +5,7 @@ mod helpers;
 mod clients;
 mod documents;
 mod fulfilment;
+mod intake;
 mod inventory;
 mod masters;
 mod operations;

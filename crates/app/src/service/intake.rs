@@ -1,0 +1,195 @@
+//! Group commit for order ingestion. Storage, not logic, limits how many orders a second
+//! the OMS takes in: each durable commit costs a disk flush. So concurrent `POST /orders`
+//! are gathered into one transaction — inserted, allocated together by one engine pass in
+//! SLA order, committed once — and each caller is answered only after that commit.
+//!
+//! Nothing waits on purpose: a worker takes every order queued while the previous batch
+//! committed (up to [`BATCH_ORDERS_MAX`]), so a lone order commits at once and a crowd
+//! shares its flushes. An order that fails for its own reasons (a code naming nothing, a
+//! different body under a known code) fails alone; a batch the database refuses is run
+//! again, and then order by order, so one bad order never sinks its neighbours.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use oms_domain::order::NewOrder;
+use oms_store::{ClientId, Store};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::clock::now_micros;
+use crate::error::{ApiError, ApiResult};
+use crate::service::allocate;
+use crate::service::orders::{Ingested, RACE_ATTEMPTS_MAX, different, insert, is_race};
+
+/// The most orders one transaction takes in.
+pub const BATCH_ORDERS_MAX: usize = 512;
+/// Orders waiting for a batch beyond which callers wait to queue (back-pressure).
+const QUEUE_ORDERS_MAX: usize = 16 * BATCH_ORDERS_MAX;
+
+/// One order handed to the intake: validated, with its identity hash and who sent it.
+pub struct Submitted {
+    pub client: ClientId,
+    pub actor: String,
+    pub order: NewOrder,
+    pub hash: String,
+}
+
+/// What became of a submitted order once its batch committed: its id, and whether it is
+/// new (`false`: the same order was stored before).
+pub type Taken = ApiResult<(i64, bool)>;
+
+struct Job {
+    submitted: Submitted,
+    reply: oneshot::Sender<Taken>,
+}
+
+/// The queue into the batching workers, started on first use (inside the runtime) and
+/// stopped when the last handle is dropped.
+#[derive(Clone)]
+pub struct OrderIntake {
+    store: Store,
+    workers: usize,
+    queue: Arc<OnceLock<mpsc::Sender<Job>>>,
+}
+
+impl OrderIntake {
+    /// `workers` batches may commit at once: one is right for SQLite (one writer); on
+    /// PostgreSQL a few overlap one batch's flush with the next batch's work.
+    pub fn new(store: Store, workers: usize) -> OrderIntake {
+        OrderIntake {
+            store,
+            workers: workers.max(1),
+            queue: Arc::new(OnceLock::new()),
+        }
+    }
+
+    fn sender(&self) -> &mpsc::Sender<Job> {
+        self.queue.get_or_init(|| {
+            let (sender, receiver) = mpsc::channel(QUEUE_ORDERS_MAX);
+            let receiver = Arc::new(Mutex::new(receiver));
+            for _ in 0..self.workers {
+                tokio::spawn(work(self.store.clone(), receiver.clone()));
+            }
+            sender
+        })
+    }
+
+    /// Submits one order and waits until the batch holding it has committed.
+    pub async fn take(&self, submitted: Submitted) -> Taken {
+        let (reply, answer) = oneshot::channel();
+        self.sender()
+            .send(Job { submitted, reply })
+            .await
+            .map_err(|_| ApiError::Unavailable("the order intake is shutting down".into()))?;
+        answer
+            .await
+            .map_err(|_| ApiError::Internal("the order intake dropped an order".into()))?
+    }
+}
+
+/// A worker: takes whatever is queued (at least one order), commits it as one batch,
+/// answers every caller, and goes again until every sender is gone.
+async fn work(store: Store, receiver: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    loop {
+        let mut jobs = Vec::new();
+        {
+            let mut receiver = receiver.lock().await;
+            match receiver.recv().await {
+                Some(job) => jobs.push(job),
+                None => return,
+            }
+            while jobs.len() < BATCH_ORDERS_MAX {
+                match receiver.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        metrics::histogram!("oms_order_batch_orders").record(jobs.len() as f64);
+        let (submitted, replies): (Vec<Submitted>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.submitted, j.reply)).unzip();
+        let outcomes = commit(&store, &submitted).await;
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+            // A caller that went away (timeout, disconnect) needs no answer.
+            let _ = reply.send(outcome);
+        }
+    }
+}
+
+/// Commits `batch`, answering one outcome per order in order.
+async fn commit(store: &Store, batch: &[Submitted]) -> Vec<Taken> {
+    match commit_together(store, batch).await {
+        Ok(outcomes) => outcomes,
+        Err(error) if batch.len() == 1 => vec![Err(error)],
+        Err(error) => {
+            // The database refused the batch as a whole: find the order it refuses by
+            // taking each alone, so its neighbours still commit.
+            tracing::warn!(%error, orders = batch.len(), "order batch refused; committing its orders one by one");
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for one in batch.chunks(1) {
+                outcomes.push(match commit_together(store, one).await {
+                    Ok(mut outcome) => outcome.remove(0),
+                    Err(error) => Err(error),
+                });
+            }
+            outcomes
+        }
+    }
+}
+
+/// One transaction for the whole batch. Races for stock (another writer took it first)
+/// run the batch again; after [`RACE_ATTEMPTS_MAX`] lost races the orders are stored
+/// unallocated and the allocator retries them.
+async fn commit_together(store: &Store, batch: &[Submitted]) -> ApiResult<Vec<Taken>> {
+    let mut allocate_now = true;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match attempt_batch(store, batch, allocate_now).await {
+            Err(error) if is_race(&error) && attempt <= RACE_ATTEMPTS_MAX => {
+                tokio::time::sleep(std::time::Duration::from_millis(u64::from(attempt))).await;
+            }
+            Err(error) if is_race(&error) && allocate_now => {
+                tracing::warn!(%error, orders = batch.len(), "orders stored unallocated after repeated races");
+                allocate_now = false;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn attempt_batch(
+    store: &Store,
+    batch: &[Submitted],
+    allocate_now: bool,
+) -> ApiResult<Vec<Taken>> {
+    let mut tx = store.begin_write().await?;
+    let at = now_micros();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    // New orders per (client, actor): one allocation pass each, so the ledger names who
+    // brought every order in.
+    let mut created: BTreeMap<(ClientId, &str), Vec<i64>> = BTreeMap::new();
+    for one in batch {
+        outcomes.push(
+            match insert(tx.conn(), one.client, &one.order, &one.hash, at).await? {
+                Ok(Ingested::Created(id)) => {
+                    created
+                        .entry((one.client, one.actor.as_str()))
+                        .or_default()
+                        .push(id);
+                    Ok((id, true))
+                }
+                Ok(Ingested::Same(id)) => Ok((id, false)),
+                Ok(Ingested::Different) => Err(ApiError::Conflict(different(&one.order))),
+                Err(problems) => Err(ApiError::invalid(problems)),
+            },
+        );
+    }
+    if allocate_now {
+        for ((client, actor), ids) in &created {
+            allocate::run(tx.conn(), *client, allocate::Scope::Orders(ids), actor, at).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}

@@ -1,0 +1,103 @@
+//! Group commit: orders arriving together share a transaction, and each still gets its own
+//! answer — a bad order fails alone, duplicates resolve to one order, stock is never
+//! promised twice.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, inventory, join_all};
+use crate::on_both_backends;
+use crate::orders::{BLR, b2c, shop, stock};
+
+on_both_backends!(orders_arriving_together_each_get_their_own_answer);
+
+async fn orders_arriving_together_each_get_their_own_answer(app: &TestApp) {
+    let acme = shop(app).await;
+    stock(app, &acme, "BLR1", "TEE", 10).await;
+    // A stored order that a later body contradicts.
+    let (status, _) = app
+        .post(
+            "/api/v1/orders",
+            &acme.integration,
+            b2c("MYN-OLD", "MYNTRA", "BLOCK_COMPLETE", &[("JEANS", 1)], BLR),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut bodies: Vec<(String, Value)> = (0..30)
+        .map(|i| {
+            let code = format!("MYN-{i}");
+            (
+                code.clone(),
+                b2c(&code, "MYNTRA", "BLOCK_COMPLETE", &[("TEE", 1)], BLR),
+            )
+        })
+        .collect();
+    // Bad ones among them: a SKU the client lacks, a contradicting body, and the same new
+    // order twice.
+    bodies.push((
+        "MYN-BAD".into(),
+        b2c("MYN-BAD", "MYNTRA", "BLOCK_COMPLETE", &[("NOPE", 1)], BLR),
+    ));
+    bodies.push((
+        "MYN-OLD".into(),
+        b2c("MYN-OLD", "MYNTRA", "BLOCK_COMPLETE", &[("TEE", 2)], BLR),
+    ));
+    bodies.push((
+        "MYN-0".into(),
+        b2c("MYN-0", "MYNTRA", "BLOCK_COMPLETE", &[("TEE", 1)], BLR),
+    ));
+    let answers = join_all(
+        bodies
+            .iter()
+            .map(|(_, body)| app.post("/api/v1/orders", &acme.integration, body.clone()))
+            .collect(),
+    )
+    .await;
+    let mut created = 0;
+    let mut repeated = 0;
+    for ((code, _), (status, body)) in bodies.iter().zip(&answers) {
+        match code.as_str() {
+            "MYN-BAD" => assert_eq!(*status, StatusCode::UNPROCESSABLE_ENTITY, "{body}"),
+            "MYN-OLD" => assert_eq!(*status, StatusCode::CONFLICT, "{body}"),
+            _ => {
+                assert_eq!(body["order_code"], code.as_str(), "{body}");
+                match *status {
+                    StatusCode::CREATED => created += 1,
+                    StatusCode::OK => repeated += 1,
+                    other => panic!("{code}: {other} {body}"),
+                }
+            }
+        }
+    }
+    assert_eq!((created, repeated), (30, 1), "MYN-0 twice is one order");
+    // Ten units, thirty one-unit orders: exactly ten allocated, twenty waiting.
+    let (_, page) = app
+        .get("/api/v1/orders?status=RELEASED&limit=100", &acme.support)
+        .await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(10), "{page}");
+    let (_, page) = app
+        .get(
+            "/api/v1/orders?status=UNFULFILLABLE&limit=100",
+            &acme.support,
+        )
+        .await;
+    // MYN-OLD (JEANS, never stocked) waits too.
+    let waiting = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|o| o["order_code"] != "MYN-OLD")
+        .count();
+    let tee = inventory(app, &acme.integration, "TEE", "BLR1").await;
+    assert_eq!(
+        (tee["allocated"].clone(), tee["available"].clone()),
+        (json!(10), json!(0))
+    );
+    assert_eq!(waiting, 20, "{page}");
+    let (status, _) = app.get("/api/v1/orders/MYN-BAD", &acme.support).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a refused order leaves nothing behind"
+    );
+}
