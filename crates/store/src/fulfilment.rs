@@ -301,27 +301,27 @@ pub async fn update_remark(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn remarks<'e>(
-    db: impl AnyExecutor<'e>,
+/// The remarks on the orders `ids` with their order's id, in id order.
+pub async fn remarks_of(
+    conn: &mut AnyConnection,
     client: ClientId,
-    order: i64,
-) -> StoreResult<Vec<RemarkRow>> {
-    const SQL: &str = "SELECT id, text, author, created_at, updated_at FROM remarks \
-                       WHERE client_id = $1 AND order_id = $2 ORDER BY id";
-    let rows = sqlx::query(SQL)
-        .bind(client.0)
-        .bind(order)
-        .fetch_all(db)
-        .await?;
+    ids: &[i64],
+) -> StoreResult<Vec<(i64, RemarkRow)>> {
+    const SQL: &str = "SELECT id, order_id, text, author, created_at, updated_at FROM remarks \
+                       WHERE client_id = $1 AND order_id IN {ids} ORDER BY id";
+    let rows = crate::orders::rows_for_ids(conn, client, SQL, ids).await?;
     rows.iter()
         .map(|r| {
-            Ok(RemarkRow {
-                id: r.try_get("id")?,
-                text: r.try_get("text")?,
-                author: r.try_get("author")?,
-                created_at: r.try_get("created_at")?,
-                updated_at: r.try_get("updated_at")?,
-            })
+            Ok((
+                r.try_get("order_id")?,
+                RemarkRow {
+                    id: r.try_get("id")?,
+                    text: r.try_get("text")?,
+                    author: r.try_get("author")?,
+                    created_at: r.try_get("created_at")?,
+                    updated_at: r.try_get("updated_at")?,
+                },
+            ))
         })
         .collect()
 }

@@ -449,6 +449,29 @@ fn values_rows(
     sql
 }
 
+/// Ids per `IN (…)` list: well under SQLite's and PostgreSQL's parameter limits.
+const IN_LIST_MAX: usize = 1000;
+
+/// `(p, p, …)` for an `IN` list of `count` parameters after the first `before` ones.
+fn in_list(placeholders: Placeholders, count: usize, before: usize) -> String {
+    let items: Vec<String> = (1..=count)
+        .map(|i| match placeholders {
+            Placeholders::Numbered => format!("${}", before + i),
+            Placeholders::Anonymous => "?".to_owned(),
+        })
+        .collect();
+    format!("({})", items.join(", "))
+}
+
+/// A statement written with `$1` ahead of an [`in_list`]: on SQLite every parameter is
+/// anonymous and bound in text order, so `$1` becomes `?` too.
+fn numbered_first(placeholders: Placeholders, sql: &str) -> String {
+    match placeholders {
+        Placeholders::Numbered => sql.to_owned(),
+        Placeholders::Anonymous => sql.replace("$1", "?"),
+    }
+}
+
 /// `UPDATE table SET … FROM (VALUES …) AS v WHERE …` for `rows` rows typed `types`; the
 /// values are `v.column1`, `v.column2`, … on both backends. `set` and `condition` are SQL
 /// fragments naming them. Built from constants only.

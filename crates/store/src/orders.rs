@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::{AnyConnection, AnyExecutor, AssertSqlSafe, Row};
 
 use crate::{
-    ClientId, Placeholders, StoreError, StoreResult, UPSERT_ROWS_MAX, insert_sql, like_contains,
-    update_from_values,
+    ClientId, IN_LIST_MAX, Placeholders, StoreError, StoreResult, UPSERT_ROWS_MAX, in_list,
+    insert_sql, like_contains, numbered_first, update_from_values,
 };
 
 /// An order's own fields, resolved to ids, as written.
@@ -332,6 +332,60 @@ pub async fn lines<'e>(
     rows.iter().map(line_from_row).collect()
 }
 
+/// Runs `sql` — written with `$1` for the client and `{ids}` where an `IN` list of ids
+/// goes — once per chunk of `ids`, answering every row.
+pub(crate) async fn rows_for_ids(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    sql: &str,
+    ids: &[i64],
+) -> StoreResult<Vec<sqlx::any::AnyRow>> {
+    let placeholders = Placeholders::of(conn);
+    let mut rows = Vec::new();
+    for chunk in ids.chunks(IN_LIST_MAX) {
+        let statement = numbered_first(
+            placeholders,
+            &sql.replace("{ids}", &in_list(placeholders, chunk.len(), 1)),
+        );
+        let mut query = sqlx::query(AssertSqlSafe(statement)).bind(client.0);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        rows.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(rows)
+}
+
+/// The client's orders among `ids`, in id order.
+pub async fn find_many(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    ids: &[i64],
+) -> StoreResult<Vec<OrderRow>> {
+    const SQL: &str = select_order!("WHERE o.client_id = $1 AND o.id IN {ids} ORDER BY o.id");
+    rows_for_ids(conn, client, SQL, ids)
+        .await?
+        .iter()
+        .map(order_from_row)
+        .collect()
+}
+
+/// Every line of the orders `ids`, in line order.
+pub async fn lines_of(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    ids: &[i64],
+) -> StoreResult<Vec<OrderLineRow>> {
+    const SQL: &str = "SELECT l.id, l.order_id, l.line_id, l.sku_id, s.code AS sku, l.ordered, l.allocated, \
+                       l.shipped, l.cancelled, l.price_minor FROM order_lines l JOIN skus s ON s.id = l.sku_id \
+                       WHERE l.client_id = $1 AND l.order_id IN {ids} ORDER BY l.id";
+    rows_for_ids(conn, client, SQL, ids)
+        .await?
+        .iter()
+        .map(line_from_row)
+        .collect()
+}
+
 /// Open demand: orders with open quantity, not cancelled, optionally only `retry = AUTO`,
 /// optionally only the given ids; with all their lines (open or not: the order's status
 /// after a pass is derived from every line, without reading them again).
@@ -377,20 +431,20 @@ pub async fn open_demand(
             ))
         }
         Some(ids) => {
-            let mut orders = Vec::new();
-            let mut lines = Vec::new();
-            for id in ids {
-                if let Some(order) = find_by_id(&mut *conn, client, *id).await?
-                    && order.status != "CANCELLED"
-                    && (!only_auto_retry || order.record.retry == "AUTO")
-                {
-                    let all = self::lines(&mut *conn, client, *id).await?;
-                    if all.iter().any(|l| l.open() > 0) {
-                        orders.push(order);
-                        lines.extend(all);
-                    }
-                }
-            }
+            let mut orders = find_many(&mut *conn, client, ids).await?;
+            orders.retain(|o| {
+                o.status != "CANCELLED" && (!only_auto_retry || o.record.retry == "AUTO")
+            });
+            let mut lines = lines_of(conn, client, ids).await?;
+            // Only orders with open quantity are demand; their lines all come along.
+            let open: std::collections::HashSet<i64> = lines
+                .iter()
+                .filter(|l| l.open() > 0)
+                .map(|l| l.order_id)
+                .collect();
+            orders.retain(|o| open.contains(&o.id));
+            let kept: std::collections::HashSet<i64> = orders.iter().map(|o| o.id).collect();
+            lines.retain(|l| kept.contains(&l.order_id));
             Ok((orders, lines))
         }
     }
@@ -403,20 +457,12 @@ pub async fn used_warehouses(
     orders: &[i64],
 ) -> StoreResult<HashMap<i64, Vec<i64>>> {
     const SQL: &str = "SELECT DISTINCT s.order_id, s.warehouse_id FROM shipments s \
-                       WHERE s.client_id = $1 AND s.status <> 'CANCELLED' AND s.order_id IN \
-                       (SELECT o.id FROM orders o WHERE o.client_id = $1 AND o.status <> 'CANCELLED' \
-                        AND EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id \
-                                    AND l.ordered > l.allocated + l.shipped + l.cancelled))";
-    let wanted: std::collections::HashSet<i64> = orders.iter().copied().collect();
-    let rows = sqlx::query(SQL).bind(client.0).fetch_all(conn).await?;
+                       WHERE s.client_id = $1 AND s.status <> 'CANCELLED' AND s.order_id IN {ids}";
     let mut used: HashMap<i64, Vec<i64>> = HashMap::new();
-    for row in rows {
-        let order: i64 = row.try_get("order_id")?;
-        if wanted.contains(&order) {
-            used.entry(order)
-                .or_default()
-                .push(row.try_get("warehouse_id")?);
-        }
+    for row in rows_for_ids(conn, client, SQL, orders).await? {
+        used.entry(row.try_get("order_id")?)
+            .or_default()
+            .push(row.try_get("warehouse_id")?);
     }
     Ok(used)
 }
@@ -430,8 +476,6 @@ pub async fn allocatable_stock(
 ) -> StoreResult<Vec<(i64, i64, String, i64)>> {
     const ALL: &str = "SELECT warehouse_id, sku_id, bucket, qty FROM stock WHERE client_id = $1 AND qty > 0 \
                        AND (bucket LIKE 'AVAILABLE:%' OR bucket LIKE 'BAD:%')";
-    const ONE: &str = "SELECT warehouse_id, sku_id, bucket, qty FROM stock WHERE client_id = $1 AND sku_id = $2 \
-                       AND qty > 0 AND (bucket LIKE 'AVAILABLE:%' OR bucket LIKE 'BAD:%')";
     let rows = match skus {
         None => {
             sqlx::query(ALL)
@@ -440,15 +484,20 @@ pub async fn allocatable_stock(
                 .await?
         }
         Some(skus) => {
+            let placeholders = Placeholders::of(conn);
             let mut rows = Vec::new();
-            for sku in skus {
-                rows.extend(
-                    sqlx::query(ONE)
-                        .bind(client.0)
-                        .bind(*sku)
-                        .fetch_all(&mut *conn)
-                        .await?,
+            for chunk in skus.chunks(IN_LIST_MAX) {
+                let sql = format!(
+                    "SELECT warehouse_id, sku_id, bucket, qty FROM stock WHERE client_id = $1 \
+                     AND sku_id IN {} AND qty > 0 AND (bucket LIKE 'AVAILABLE:%' OR bucket LIKE 'BAD:%')",
+                    in_list(placeholders, chunk.len(), 1)
                 );
+                let sql = numbered_first(placeholders, &sql);
+                let mut query = sqlx::query(AssertSqlSafe(sql)).bind(client.0);
+                for sku in chunk {
+                    query = query.bind(*sku);
+                }
+                rows.extend(query.fetch_all(&mut *conn).await?);
             }
             rows
         }
@@ -478,19 +527,16 @@ pub struct ShipmentRow {
     pub updated_at: i64,
 }
 
-pub async fn shipments<'e>(
-    db: impl AnyExecutor<'e>,
+/// The shipments of the orders `ids`, in id order.
+pub async fn shipments_of(
+    conn: &mut AnyConnection,
     client: ClientId,
-    order: i64,
+    ids: &[i64],
 ) -> StoreResult<Vec<ShipmentRow>> {
     const SQL: &str = "SELECT s.id, s.order_id, s.warehouse_id, w.code AS warehouse, s.status, s.awb, s.carrier, \
                        s.created_at, s.updated_at FROM shipments s JOIN warehouses w ON w.id = s.warehouse_id \
-                       WHERE s.client_id = $1 AND s.order_id = $2 ORDER BY s.id";
-    let rows = sqlx::query(SQL)
-        .bind(client.0)
-        .bind(order)
-        .fetch_all(db)
-        .await?;
+                       WHERE s.client_id = $1 AND s.order_id IN {ids} ORDER BY s.id";
+    let rows = rows_for_ids(conn, client, SQL, ids).await?;
     rows.iter()
         .map(|row| {
             Ok(ShipmentRow {
@@ -519,30 +565,30 @@ pub struct AllocationRow {
 }
 
 /// Every allocation of the order's shipments.
-pub async fn allocations<'e>(
-    db: impl AnyExecutor<'e>,
+/// The allocations of the orders `ids` with their order's id, in id order.
+pub async fn allocations_of(
+    conn: &mut AnyConnection,
     client: ClientId,
-    order: i64,
-) -> StoreResult<Vec<AllocationRow>> {
-    const SQL: &str = "SELECT a.shipment_id, a.order_line_id, l.line_id, s.code AS sku, a.bucket, a.qty \
+    ids: &[i64],
+) -> StoreResult<Vec<(i64, AllocationRow)>> {
+    const SQL: &str = "SELECT sh.order_id, a.shipment_id, a.order_line_id, l.line_id, s.code AS sku, a.bucket, a.qty \
                        FROM shipments sh JOIN allocations a ON a.shipment_id = sh.id \
                        JOIN order_lines l ON l.id = a.order_line_id JOIN skus s ON s.id = a.sku_id \
-                       WHERE sh.client_id = $1 AND sh.order_id = $2 ORDER BY a.id";
-    let rows = sqlx::query(SQL)
-        .bind(client.0)
-        .bind(order)
-        .fetch_all(db)
-        .await?;
+                       WHERE sh.client_id = $1 AND sh.order_id IN {ids} ORDER BY a.id";
+    let rows = rows_for_ids(conn, client, SQL, ids).await?;
     rows.iter()
         .map(|row| {
-            Ok(AllocationRow {
-                shipment_id: row.try_get("shipment_id")?,
-                order_line_id: row.try_get("order_line_id")?,
-                line_id: row.try_get("line_id")?,
-                sku: row.try_get("sku")?,
-                bucket: row.try_get("bucket")?,
-                qty: row.try_get("qty")?,
-            })
+            Ok((
+                row.try_get("order_id")?,
+                AllocationRow {
+                    shipment_id: row.try_get("shipment_id")?,
+                    order_line_id: row.try_get("order_line_id")?,
+                    line_id: row.try_get("line_id")?,
+                    sku: row.try_get("sku")?,
+                    bucket: row.try_get("bucket")?,
+                    qty: row.try_get("qty")?,
+                },
+            ))
         })
         .collect()
 }
@@ -555,18 +601,18 @@ pub struct EventRow {
     pub at: i64,
 }
 
-pub async fn order_events<'e>(
-    db: impl AnyExecutor<'e>,
+/// The outbox events of the orders `ids` with their order's id, in id order.
+pub async fn events_of(
+    conn: &mut AnyConnection,
     client: ClientId,
-    order: i64,
-) -> StoreResult<Vec<EventRow>> {
-    const SQL: &str = "SELECT id, event_type, data, at FROM outbox WHERE client_id = $1 AND order_id = $2 ORDER BY id";
-    let rows = sqlx::query(SQL)
-        .bind(client.0)
-        .bind(order)
-        .fetch_all(db)
-        .await?;
-    rows.iter().map(event_from_row).collect()
+    ids: &[i64],
+) -> StoreResult<Vec<(i64, EventRow)>> {
+    const SQL: &str = "SELECT id, order_id, event_type, data, at FROM outbox \
+                       WHERE client_id = $1 AND order_id IN {ids} ORDER BY id";
+    let rows = rows_for_ids(conn, client, SQL, ids).await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("order_id")?, event_from_row(row)?)))
+        .collect()
 }
 
 pub(crate) fn event_from_row(row: &sqlx::any::AnyRow) -> StoreResult<EventRow> {

@@ -272,7 +272,7 @@ pub async fn create_order(
 ) -> ApiResult<(StatusCode, Json<OrderOut>)> {
     scope.require(Permission::WriteMasters)?;
     let fields = Fields::from_json(&body).map_err(ApiError::invalid)?;
-    let (view, created) = service::create(&state.intake, &state.store, &scope, &fields).await?;
+    let (view, created) = service::create(&state.intake, &scope, &fields).await?;
     let status = if created {
         StatusCode::CREATED
     } else {

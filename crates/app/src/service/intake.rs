@@ -19,7 +19,9 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use crate::clock::now_micros;
 use crate::error::{ApiError, ApiResult};
 use crate::service::allocate;
-use crate::service::orders::{Ingested, RACE_ATTEMPTS_MAX, different, insert, is_race};
+use crate::service::orders::{
+    Ingested, OrderView, RACE_ATTEMPTS_MAX, different, insert, is_race, views,
+};
 
 /// The most orders one transaction takes in.
 pub const BATCH_ORDERS_MAX: usize = 512;
@@ -36,11 +38,14 @@ pub struct Submitted {
 
 /// What became of a submitted order once its batch committed: its id, and whether it is
 /// new (`false`: the same order was stored before).
-pub type Taken = ApiResult<(i64, bool)>;
+type Taken = ApiResult<(i64, bool)>;
+
+/// The order as stored after its batch committed, and whether it is new.
+pub type Answer = ApiResult<(OrderView, bool)>;
 
 struct Job {
     submitted: Submitted,
-    reply: oneshot::Sender<Taken>,
+    reply: oneshot::Sender<Answer>,
 }
 
 /// The queue into the batching workers, started on first use (inside the runtime) and
@@ -75,7 +80,7 @@ impl OrderIntake {
     }
 
     /// Submits one order and waits until the batch holding it has committed.
-    pub async fn take(&self, submitted: Submitted) -> Taken {
+    pub async fn take(&self, submitted: Submitted) -> Answer {
         let (reply, answer) = oneshot::channel();
         self.sender()
             .send(Job { submitted, reply })
@@ -109,10 +114,53 @@ async fn work(store: Store, receiver: Arc<Mutex<mpsc::Receiver<Job>>>) {
         let (submitted, replies): (Vec<Submitted>, Vec<_>) =
             jobs.into_iter().map(|j| (j.submitted, j.reply)).unzip();
         let outcomes = commit(&store, &submitted).await;
-        for (reply, outcome) in replies.into_iter().zip(outcomes) {
-            // A caller that went away (timeout, disconnect) needs no answer.
-            let _ = reply.send(outcome);
+        // Reading the answers back is off the writer's path: the next batch may commit
+        // meanwhile.
+        let clients: Vec<ClientId> = submitted.iter().map(|s| s.client).collect();
+        tokio::spawn(answer(store.clone(), clients, outcomes, replies));
+    }
+}
+
+/// Reads every committed order of a batch back in a few statements per client, and
+/// answers each caller.
+async fn answer(
+    store: Store,
+    clients: Vec<ClientId>,
+    outcomes: Vec<Taken>,
+    replies: Vec<oneshot::Sender<Answer>>,
+) {
+    let mut ids: BTreeMap<ClientId, Vec<i64>> = BTreeMap::new();
+    for (client, outcome) in clients.iter().zip(&outcomes) {
+        if let Ok((id, _)) = outcome {
+            ids.entry(*client).or_default().push(*id);
         }
+    }
+    let mut read = BTreeMap::new();
+    let mut failed = None;
+    match store.begin_snapshot().await {
+        Ok(mut tx) => {
+            for (client, ids) in &ids {
+                match views(tx.conn(), *client, ids).await {
+                    Ok(views) => {
+                        read.extend(views.into_iter().map(|(id, v)| ((*client, id), v)));
+                    }
+                    Err(error) => failed = Some(error.to_string()),
+                }
+            }
+        }
+        Err(error) => failed = Some(error.to_string()),
+    }
+    for ((client, outcome), reply) in clients.into_iter().zip(outcomes).zip(replies) {
+        // The same new order sent twice in one batch answers both callers.
+        let answer = outcome.and_then(|(id, created)| match read.get(&(client, id)) {
+            Some(view) => Ok((view.clone(), created)),
+            None => Err(ApiError::Unavailable(format!(
+                "the order was stored but could not be read back ({}); GET it",
+                failed.as_deref().unwrap_or("not found")
+            ))),
+        });
+        // A caller that went away (timeout, disconnect) needs no answer.
+        let _ = reply.send(answer);
     }
 }
 

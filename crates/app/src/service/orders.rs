@@ -210,26 +210,21 @@ pub(crate) fn different(order: &NewOrder) -> String {
 /// different body under the same code is 409. A new order is committed with the orders
 /// arriving beside it, allocated in that transaction (see `intake`); if it keeps losing
 /// races for stock it is stored unallocated and the allocator retries it. The answer is
-/// read after the commit.
+/// read back after the commit.
 pub async fn create(
     intake: &OrderIntake,
-    store: &Store,
     scope: &Scope,
     fields: &Fields,
 ) -> ApiResult<(OrderView, bool)> {
     let (order, hash) = validate(fields).map_err(ApiError::invalid)?;
-    let (id, created) = intake
+    intake
         .take(Submitted {
             client: scope.client,
             actor: scope.actor.clone(),
             order,
             hash,
         })
-        .await?;
-    let mut tx = store.begin_snapshot().await?;
-    let view = view(tx.conn(), scope.client, id).await?;
-    tx.commit().await?;
-    Ok((view, created))
+        .await
 }
 
 /// Whether an error means the stock or a line changed under the transaction, so running
@@ -239,6 +234,7 @@ pub fn is_race(error: &ApiError) -> bool {
 }
 
 /// An order with everything the API and the panel show.
+#[derive(Clone)]
 pub struct OrderView {
     pub order: OrderRow,
     pub lines: Vec<OrderLineRow>,
@@ -249,17 +245,63 @@ pub struct OrderView {
 }
 
 pub async fn view(conn: &mut Conn, client: ClientId, id: i64) -> ApiResult<OrderView> {
-    let order = orders::find_by_id(&mut *conn, client, id)
+    views(conn, client, &[id])
         .await?
-        .ok_or_else(|| ApiError::NotFound("order".into()))?;
-    Ok(OrderView {
-        lines: orders::lines(&mut *conn, client, id).await?,
-        shipments: orders::shipments(&mut *conn, client, id).await?,
-        allocations: orders::allocations(&mut *conn, client, id).await?,
-        events: orders::order_events(&mut *conn, client, id).await?,
-        remarks: oms_store::fulfilment::remarks(&mut *conn, client, id).await?,
-        order,
-    })
+        .remove(&id)
+        .ok_or_else(|| ApiError::NotFound("order".into()))
+}
+
+/// The views of many orders at once: six statements whatever their number (the order
+/// intake answers a whole batch this way).
+pub async fn views(
+    conn: &mut Conn,
+    client: ClientId,
+    ids: &[i64],
+) -> ApiResult<std::collections::HashMap<i64, OrderView>> {
+    let mut views: std::collections::HashMap<i64, OrderView> =
+        orders::find_many(&mut *conn, client, ids)
+            .await?
+            .into_iter()
+            .map(|order| {
+                (
+                    order.id,
+                    OrderView {
+                        order,
+                        lines: Vec::new(),
+                        shipments: Vec::new(),
+                        allocations: Vec::new(),
+                        events: Vec::new(),
+                        remarks: Vec::new(),
+                    },
+                )
+            })
+            .collect();
+    for line in orders::lines_of(&mut *conn, client, ids).await? {
+        if let Some(view) = views.get_mut(&line.order_id) {
+            view.lines.push(line);
+        }
+    }
+    for shipment in orders::shipments_of(&mut *conn, client, ids).await? {
+        if let Some(view) = views.get_mut(&shipment.order_id) {
+            view.shipments.push(shipment);
+        }
+    }
+    for (order, allocation) in orders::allocations_of(&mut *conn, client, ids).await? {
+        if let Some(view) = views.get_mut(&order) {
+            view.allocations.push(allocation);
+        }
+    }
+    for (order, event) in orders::events_of(&mut *conn, client, ids).await? {
+        if let Some(view) = views.get_mut(&order) {
+            view.events.push(event);
+        }
+    }
+    for (order, remark) in oms_store::fulfilment::remarks_of(&mut *conn, client, ids).await? {
+        if let Some(view) = views.get_mut(&order) {
+            view.remarks.push(remark);
+        }
+    }
+    Ok(views)
 }
 
 /// The order `code` of the client: with `channel` empty, the one order with that code in
