@@ -80,6 +80,12 @@ pub enum Inserted {
     },
 }
 
+/// A line to insert: (line_id, sku_id, ordered, price_minor).
+pub type NewLine = (String, i64, i64, Option<i64>);
+
+/// One order to insert: its record, the hash of its body, and its lines.
+pub type NewOrderRow<'a> = (&'a OrderRecord, &'a str, &'a [NewLine]);
+
 /// Inserts the order unless (client, channel, code) exists; concurrent duplicates meet at
 /// the unique index, and exactly one creates.
 pub async fn insert(
@@ -87,100 +93,175 @@ pub async fn insert(
     client: ClientId,
     order: &OrderRecord,
     body_hash: &str,
-    lines: &[(String, i64, i64, Option<i64>)],
+    lines: &[NewLine],
     at: i64,
 ) -> StoreResult<Inserted> {
-    const ORDER: &str = "INSERT INTO orders (client_id, channel_id, order_code, kind, fulfilment_type, \
-        retry, dispatch_by, priority, warehouse_id, destination_warehouse_id, stock, ship_name, \
-        ship_address, ship_pincode, ship_phone, ship_email, ship_lat, ship_lon, status, body_hash, \
-        attempts, created_at, updated_at) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-        'CREATED', $19, 0, $20, $20) \
-        ON CONFLICT (client_id, channel_id, order_code) DO NOTHING RETURNING id";
-    const EXISTING: &str = "SELECT id, body_hash FROM orders \
-        WHERE client_id = $1 AND channel_id = $2 AND order_code = $3";
-    let created = sqlx::query(ORDER)
-        .bind(client.0)
-        .bind(order.channel_id)
-        .bind(&order.order_code)
-        .bind(&order.kind)
-        .bind(&order.fulfilment_type)
-        .bind(&order.retry)
-        .bind(order.dispatch_by)
-        .bind(order.priority)
-        .bind(order.warehouse_id)
-        .bind(order.destination_warehouse_id)
-        .bind(&order.stock)
-        .bind(&order.ship_name)
-        .bind(&order.ship_address)
-        .bind(&order.ship_pincode)
-        .bind(&order.ship_phone)
-        .bind(&order.ship_email)
-        .bind(order.ship_lat)
-        .bind(order.ship_lon)
-        .bind(body_hash)
-        .bind(at)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let Some(created) = created else {
-        let row = sqlx::query(EXISTING)
-            .bind(client.0)
-            .bind(order.channel_id)
-            .bind(&order.order_code)
-            .fetch_one(&mut *conn)
-            .await?;
-        return Ok(Inserted::Exists {
-            id: row.try_get("id")?,
-            body_hash: row.try_get("body_hash")?,
-        });
-    };
-    let id: i64 = created.try_get("id")?;
-    insert_lines(conn, client, id, lines).await?;
-    Ok(Inserted::Created(id))
+    let mut inserted = insert_many(conn, client, &[(order, body_hash, lines)], at).await?;
+    inserted
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt("an insert answered nothing".into()))
 }
 
-const LINE_COLUMNS: usize = 6;
+const ORDER_COLUMNS: [&str; 23] = [
+    "client_id",
+    "channel_id",
+    "order_code",
+    "kind",
+    "fulfilment_type",
+    "retry",
+    "dispatch_by",
+    "priority",
+    "warehouse_id",
+    "destination_warehouse_id",
+    "stock",
+    "ship_name",
+    "ship_address",
+    "ship_pincode",
+    "ship_phone",
+    "ship_email",
+    "ship_lat",
+    "ship_lon",
+    "status",
+    "body_hash",
+    "attempts",
+    "created_at",
+    "updated_at",
+];
+/// Orders per multi-row statement: 23 parameters each, well under both backends' limits.
+const ORDERS_PER_STATEMENT: usize = 500;
 
-/// (line_id, sku_id, ordered, price_minor) per line, in multi-row statements.
+/// Inserts many orders in a few multi-row statements (one per 500 orders, one per 1,000
+/// lines), answering per order, in order, what [`insert`] would. An order whose key exists
+/// — stored before, or earlier in `orders` — is not written and answers `Exists`.
+pub async fn insert_many(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    orders: &[NewOrderRow<'_>],
+    at: i64,
+) -> StoreResult<Vec<Inserted>> {
+    const EXISTING: &str = "SELECT id, body_hash FROM orders \
+        WHERE client_id = $1 AND channel_id = $2 AND order_code = $3";
+    let placeholders = Placeholders::of(conn);
+    // The first order with each key is written; later ones repeat it.
+    let mut first_of: HashMap<(i64, &str), usize> = HashMap::new();
+    let mut unique = Vec::new();
+    for (index, (record, _, _)) in orders.iter().enumerate() {
+        first_of
+            .entry((record.channel_id, record.order_code.as_str()))
+            .or_insert_with(|| {
+                unique.push(index);
+                index
+            });
+    }
+    let mut created: HashMap<(i64, String), i64> = HashMap::new();
+    for chunk in unique.chunks(ORDERS_PER_STATEMENT) {
+        let mut sql = insert_sql(placeholders, "orders", &ORDER_COLUMNS, chunk.len(), "");
+        sql.push_str(
+            " ON CONFLICT (client_id, channel_id, order_code) DO NOTHING \
+             RETURNING id, channel_id, order_code",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for index in chunk {
+            let (order, hash, _) = orders[*index];
+            query = query
+                .bind(client.0)
+                .bind(order.channel_id)
+                .bind(order.order_code.clone())
+                .bind(order.kind.clone())
+                .bind(order.fulfilment_type.clone())
+                .bind(order.retry.clone())
+                .bind(order.dispatch_by)
+                .bind(order.priority)
+                .bind(order.warehouse_id)
+                .bind(order.destination_warehouse_id)
+                .bind(order.stock.clone())
+                .bind(order.ship_name.clone())
+                .bind(order.ship_address.clone())
+                .bind(order.ship_pincode.clone())
+                .bind(order.ship_phone.clone())
+                .bind(order.ship_email.clone())
+                .bind(order.ship_lat)
+                .bind(order.ship_lon)
+                .bind("CREATED")
+                .bind(hash.to_owned())
+                .bind(0_i64)
+                .bind(at)
+                .bind(at);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            created.insert(
+                (row.try_get("channel_id")?, row.try_get("order_code")?),
+                row.try_get("id")?,
+            );
+        }
+    }
+    let mut answers = Vec::with_capacity(orders.len());
+    let mut lines = Vec::new();
+    for (index, (record, _, order_lines)) in orders.iter().enumerate() {
+        let key = (record.channel_id, record.order_code.clone());
+        let first = first_of[&(record.channel_id, record.order_code.as_str())];
+        answers.push(match created.get(&key) {
+            Some(id) if first == index => {
+                lines.extend(order_lines.iter().map(|line| (*id, line)));
+                Inserted::Created(*id)
+            }
+            // Earlier in this call: the body first accepted is that order's.
+            Some(id) => Inserted::Exists {
+                id: *id,
+                body_hash: orders[first].1.to_owned(),
+            },
+            None => {
+                let row = sqlx::query(EXISTING)
+                    .bind(client.0)
+                    .bind(record.channel_id)
+                    .bind(&record.order_code)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                Inserted::Exists {
+                    id: row.try_get("id")?,
+                    body_hash: row.try_get("body_hash")?,
+                }
+            }
+        });
+    }
+    insert_lines(conn, client, &lines).await?;
+    Ok(answers)
+}
+
+const LINE_COLUMNS: [&str; 9] = [
+    "client_id",
+    "order_id",
+    "line_id",
+    "sku_id",
+    "ordered",
+    "price_minor",
+    "allocated",
+    "shipped",
+    "cancelled",
+];
+
+/// Lines of new orders as (order id, (line_id, sku_id, ordered, price_minor)), in
+/// multi-row statements.
 async fn insert_lines(
     conn: &mut AnyConnection,
     client: ClientId,
-    order: i64,
-    lines: &[(String, i64, i64, Option<i64>)],
+    lines: &[(i64, &NewLine)],
 ) -> StoreResult<()> {
+    let placeholders = Placeholders::of(conn);
     for chunk in lines.chunks(crate::UPSERT_ROWS_MAX) {
-        let placeholders = Placeholders::of(conn);
-        let mut sql = String::from(
-            "INSERT INTO order_lines (client_id, order_id, line_id, sku_id, ordered, price_minor, \
-             allocated, shipped, cancelled) VALUES ",
-        );
-        for row in 0..chunk.len() {
-            if row > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            for column in 0..LINE_COLUMNS {
-                if column > 0 {
-                    sql.push_str(", ");
-                }
-                match placeholders {
-                    Placeholders::Numbered => {
-                        sql.push_str(&format!("${}", row * LINE_COLUMNS + column + 1))
-                    }
-                    Placeholders::Anonymous => sql.push('?'),
-                }
-            }
-            sql.push_str(", 0, 0, 0)");
-        }
+        let sql = insert_sql(placeholders, "order_lines", &LINE_COLUMNS, chunk.len(), "");
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (line_id, sku, ordered, price) in chunk {
+        for (order, (line_id, sku, ordered, price)) in chunk {
             query = query
                 .bind(client.0)
-                .bind(order)
+                .bind(*order)
                 .bind(line_id.clone())
                 .bind(*sku)
                 .bind(*ordered)
-                .bind(*price);
+                .bind(*price)
+                .bind(0_i64)
+                .bind(0_i64)
+                .bind(0_i64);
         }
         query.execute(&mut *conn).await?;
     }

@@ -20,7 +20,7 @@ use crate::clock::now_micros;
 use crate::error::{ApiError, ApiResult};
 use crate::service::allocate;
 use crate::service::orders::{
-    Ingested, OrderView, RACE_ATTEMPTS_MAX, different, insert, is_race, views,
+    Ingested, OrderView, RACE_ATTEMPTS_MAX, different, insert_many, is_race, views,
 };
 
 /// The most orders one transaction takes in.
@@ -213,13 +213,24 @@ async fn attempt_batch(
 ) -> ApiResult<Vec<Taken>> {
     let mut tx = store.begin_write().await?;
     let at = now_micros();
-    let mut outcomes = Vec::with_capacity(batch.len());
     // New orders per (client, actor): one allocation pass each, so the ledger names who
     // brought every order in.
     let mut created: BTreeMap<(ClientId, &str), Vec<i64>> = BTreeMap::new();
-    for one in batch {
-        outcomes.push(
-            match insert(tx.conn(), one.client, &one.order, &one.hash, at).await? {
+    // One insert per client, in a few statements for all its orders.
+    let mut by_client: BTreeMap<ClientId, Vec<usize>> = BTreeMap::new();
+    for (index, one) in batch.iter().enumerate() {
+        by_client.entry(one.client).or_default().push(index);
+    }
+    let mut outcomes: Vec<Option<Taken>> = batch.iter().map(|_| None).collect();
+    for (client, indexes) in &by_client {
+        let orders: Vec<(&NewOrder, &str)> = indexes
+            .iter()
+            .map(|i| (&batch[*i].order, batch[*i].hash.as_str()))
+            .collect();
+        let answers = insert_many(tx.conn(), *client, &orders, at).await?;
+        for (index, answer) in indexes.iter().zip(answers) {
+            let one = &batch[*index];
+            outcomes[*index] = Some(match answer {
                 Ok(Ingested::Created(id)) => {
                     created
                         .entry((one.client, one.actor.as_str()))
@@ -230,9 +241,13 @@ async fn attempt_batch(
                 Ok(Ingested::Same(id)) => Ok((id, false)),
                 Ok(Ingested::Different) => Err(ApiError::Conflict(different(&one.order))),
                 Err(problems) => Err(ApiError::invalid(problems)),
-            },
-        );
+            });
+        }
     }
+    let outcomes: Vec<Taken> = outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Err(ApiError::Internal("an order was not taken".into()))))
+        .collect();
     if allocate_now {
         for ((client, actor), ids) in &created {
             allocate::run(tx.conn(), *client, allocate::Scope::Orders(ids), actor, at).await?;

@@ -1,6 +1,8 @@
 //! Outward orders: idempotent ingestion with allocation in the same transaction, the read
 //! model, search, and allocation on demand.
 
+use std::collections::HashMap;
+
 use oms_domain::code::Code;
 use oms_domain::order::{NewOrder, OrderDraft, OrderLineDraft, ShipToDraft};
 use oms_domain::validation::{FieldError, Problems};
@@ -88,14 +90,59 @@ pub fn validate(fields: &Fields) -> Result<(NewOrder, String), Vec<FieldError>> 
     Ok((order, hash))
 }
 
+/// The ids of the codes a set of orders names, looked up once for all of them.
+#[derive(Default)]
+struct Lookups {
+    channels: HashMap<String, Option<i64>>,
+    warehouses: HashMap<String, Option<i64>>,
+    skus: HashMap<String, i64>,
+}
+
+async fn lookups(conn: &mut Conn, client: ClientId, orders: &[&NewOrder]) -> ApiResult<Lookups> {
+    let mut found = Lookups::default();
+    for order in orders {
+        let channel = order.channel.as_str();
+        if !found.channels.contains_key(channel) {
+            let id = channels::find(&mut *conn, client, channel)
+                .await?
+                .map(|c| c.id);
+            found.channels.insert(channel.to_owned(), id);
+        }
+        for code in [&order.warehouse, &order.destination_warehouse]
+            .into_iter()
+            .flatten()
+        {
+            if !found.warehouses.contains_key(code.as_str()) {
+                let id = warehouses::find_mapped(&mut *conn, client, code.as_str())
+                    .await?
+                    .map(|w| w.id);
+                found.warehouses.insert(code.as_str().to_owned(), id);
+            }
+        }
+    }
+    let mut codes: Vec<&str> = orders
+        .iter()
+        .flat_map(|o| o.lines.iter().map(|l| l.sku.as_str()))
+        .collect();
+    codes.sort_unstable();
+    codes.dedup();
+    found.skus = skus::ids_by_code(conn, client, &codes).await?;
+    Ok(found)
+}
+
+type ResolvedLines = Vec<(String, i64, i64, Option<i64>)>;
+
 /// The order's codes resolved to ids, or every code that names nothing of this client.
-async fn resolve(
-    conn: &mut Conn,
-    client: ClientId,
+fn resolve(
     order: &NewOrder,
-) -> ApiResult<Result<(OrderRecord, Vec<(String, i64, i64, Option<i64>)>), Vec<FieldError>>> {
+    found: &Lookups,
+) -> Result<(OrderRecord, ResolvedLines), Vec<FieldError>> {
     let mut problems = Problems::new();
-    let channel = channels::find(&mut *conn, client, order.channel.as_str()).await?;
+    let channel = found
+        .channels
+        .get(order.channel.as_str())
+        .copied()
+        .flatten();
     if channel.is_none() {
         problems.add(
             "channel",
@@ -111,23 +158,15 @@ async fn resolve(
         ),
     ];
     for (field, code) in named {
-        let id = match code {
-            None => None,
-            Some(code) => match warehouses::find_mapped(&mut *conn, client, code.as_str()).await? {
-                Some(row) => Some(row.id),
-                None => {
-                    problems.add(field, format!("{code} is not a warehouse of this client"));
-                    None
-                }
-            },
-        };
+        let id = code.and_then(|code| found.warehouses.get(code.as_str()).copied().flatten());
+        if let (Some(code), None) = (code, id) {
+            problems.add(field, format!("{code} is not a warehouse of this client"));
+        }
         mapped.push(id);
     }
-    let codes: Vec<&str> = order.lines.iter().map(|l| l.sku.as_str()).collect();
-    let sku_ids = skus::ids_by_code(conn, client, &codes).await?;
     let mut lines = Vec::with_capacity(order.lines.len());
     for (index, line) in order.lines.iter().enumerate() {
-        match sku_ids.get(line.sku.as_str()) {
+        match found.skus.get(line.sku.as_str()) {
             Some(id) => lines.push((
                 line.line_id.as_str().to_owned(),
                 *id,
@@ -141,12 +180,12 @@ async fn resolve(
         }
     }
     let (Some(channel), true) = (channel, problems.is_empty()) else {
-        return Ok(Err(problems.into_vec()));
+        return Err(problems.into_vec());
     };
     let ship_to = order.ship_to.as_ref();
-    Ok(Ok((
+    Ok((
         OrderRecord {
-            channel_id: channel.id,
+            channel_id: channel,
             order_code: order.order_code.as_str().to_owned(),
             kind: order.kind.as_str().to_owned(),
             fulfilment_type: order.fulfilment_type.as_str().to_owned(),
@@ -165,7 +204,7 @@ async fn resolve(
             ship_lon: ship_to.and_then(|s| s.lon),
         },
         lines,
-    )))
+    ))
 }
 
 /// What storing an order found.
@@ -186,17 +225,50 @@ pub async fn insert(
     hash: &str,
     at: i64,
 ) -> ApiResult<Result<Ingested, Vec<FieldError>>> {
-    let (record, lines) = match resolve(conn, client, order).await? {
-        Ok(resolved) => resolved,
-        Err(problems) => return Ok(Err(problems)),
-    };
-    Ok(Ok(
-        match orders::insert(conn, client, &record, hash, &lines, at).await? {
-            Inserted::Created(id) => Ingested::Created(id),
-            Inserted::Exists { id, body_hash } if body_hash == hash => Ingested::Same(id),
-            Inserted::Exists { .. } => Ingested::Different,
-        },
-    ))
+    let mut answers = insert_many(conn, client, &[(order, hash)], at).await?;
+    answers
+        .pop()
+        .ok_or_else(|| ApiError::Internal("an insert answered nothing".into()))
+}
+
+/// Stores many validated orders of one client in the caller's transaction, in a few
+/// statements whatever their number; per order, in order, what [`insert`] answers.
+pub async fn insert_many(
+    conn: &mut Conn,
+    client: ClientId,
+    batch: &[(&NewOrder, &str)],
+    at: i64,
+) -> ApiResult<Vec<Result<Ingested, Vec<FieldError>>>> {
+    let orders: Vec<&NewOrder> = batch.iter().map(|(o, _)| *o).collect();
+    let found = lookups(&mut *conn, client, &orders).await?;
+    let resolved: Vec<_> = orders.iter().map(|o| resolve(o, &found)).collect();
+    let rows: Vec<orders::NewOrderRow> = resolved
+        .iter()
+        .zip(batch)
+        .filter_map(|(r, (_, hash))| {
+            r.as_ref()
+                .ok()
+                .map(|(record, lines)| (record, *hash, lines.as_slice()))
+        })
+        .collect();
+    let mut inserted = orders::insert_many(conn, client, &rows, at)
+        .await?
+        .into_iter();
+    let mut answers = Vec::with_capacity(batch.len());
+    for ((_, hash), resolved) in batch.iter().zip(resolved) {
+        answers.push(match resolved {
+            Err(problems) => Err(problems),
+            Ok(_) => Ok(match inserted.next() {
+                Some(Inserted::Created(id)) => Ingested::Created(id),
+                Some(Inserted::Exists { id, body_hash }) if body_hash == *hash => {
+                    Ingested::Same(id)
+                }
+                Some(Inserted::Exists { .. }) => Ingested::Different,
+                None => return Err(ApiError::Internal("an insert answered too little".into())),
+            }),
+        });
+    }
+    Ok(answers)
 }
 
 pub(crate) fn different(order: &NewOrder) -> String {
