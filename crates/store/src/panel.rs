@@ -72,6 +72,49 @@ pub async fn find_user<'e>(
     row.as_ref().map(user_from_row).transpose()
 }
 
+/// The client's panel users, disabled ones included, by username.
+pub async fn list_users<'e>(
+    db: impl AnyExecutor<'e>,
+    client: ClientId,
+) -> StoreResult<Vec<UserRow>> {
+    const SQL: &str = "SELECT u.id, u.client_id, c.code AS client_code, u.username, u.role, \
+                       u.password_hash, u.created_at, u.disabled_at \
+                       FROM panel_users u JOIN clients c ON c.id = u.client_id \
+                       WHERE u.client_id = $1 ORDER BY u.username";
+    let rows = sqlx::query(SQL).bind(client.0).fetch_all(db).await?;
+    rows.iter().map(user_from_row).collect()
+}
+
+/// Disables the user (it can no longer sign in) and ends its sessions; false when the
+/// client has no such user. Disabling a disabled user changes nothing.
+pub async fn disable_user(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    username: &str,
+    at: i64,
+) -> StoreResult<bool> {
+    const FIND: &str = "SELECT id FROM panel_users WHERE client_id = $1 AND username = $2";
+    const DISABLE: &str =
+        "UPDATE panel_users SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL";
+    const END_SESSIONS: &str = "DELETE FROM panel_sessions WHERE user_id = $1";
+    let Some(row) = sqlx::query(FIND)
+        .bind(client.0)
+        .bind(username)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let id: i64 = row.try_get("id")?;
+    sqlx::query(DISABLE)
+        .bind(id)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(END_SESSIONS).bind(id).execute(conn).await?;
+    Ok(true)
+}
+
 /// A live session with its user.
 #[derive(Debug, Clone)]
 pub struct SessionRow {

@@ -56,7 +56,11 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(clients::get_client))
         .routes(routes!(clients::create_api_key, clients::list_api_keys))
         .routes(routes!(clients::revoke_api_key))
-        .routes(routes!(panel_users::create_panel_user))
+        .routes(routes!(
+            panel_users::create_panel_user,
+            panel_users::list_panel_users
+        ))
+        .routes(routes!(panel_users::disable_panel_user))
         .routes(routes!(
             warehouses::put_warehouse,
             warehouses::get_warehouse

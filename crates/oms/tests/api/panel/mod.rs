@@ -14,6 +14,7 @@ use crate::orders::{line, shop, stock};
 on_both_backends!(
     the_operator_creates_panel_users_with_long_passwords_only,
     a_login_sets_a_strict_cookie_and_logout_ends_the_session,
+    a_disabled_user_is_signed_out_and_cannot_sign_in_again,
     pages_without_a_session_send_to_the_login_page,
     a_post_without_the_csrf_token_is_refused_and_changes_nothing,
     wrong_passwords_are_rate_limited_per_username,
@@ -374,6 +375,52 @@ async fn a_login_sets_a_strict_cookie_and_logout_ends_the_session(app: &TestApp)
     let after = panel.get("/").await;
     assert_eq!(after.status, StatusCode::SEE_OTHER, "the session is gone");
     assert_eq!(after.location(), "/login");
+}
+
+async fn a_disabled_user_is_signed_out_and_cannot_sign_in_again(app: &TestApp) {
+    let acme = app.client("acme").await;
+    panel_user(app, "acme", "asha", "client_support").await;
+    panel_user(app, "acme", "ravi", "client_admin").await;
+    let asha = Panel::login(app, "acme", "asha").await;
+    let ravi = Panel::login(app, "acme", "ravi").await;
+    assert_eq!(asha.get("/").await.status, StatusCode::OK);
+    // Only the operator disables; a client key cannot.
+    let (status, _) = app
+        .delete("/api/v1/clients/acme/panel-users/asha", &acme.admin)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = app
+        .delete("/api/v1/clients/acme/panel-users/asha", ADMIN_TOKEN)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, _) = app
+        .delete("/api/v1/clients/acme/panel-users/asha", ADMIN_TOKEN)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "again: still disabled");
+    let (status, body) = app
+        .delete("/api/v1/clients/acme/panel-users/nobody", ADMIN_TOKEN)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    // Her open session ends at once; she cannot sign in again; others carry on.
+    let gone = asha.get("/").await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER);
+    assert_eq!(gone.location(), "/login");
+    let again = try_login(app, "acme", "asha", PASSWORD).await;
+    assert_ne!(
+        again.status,
+        StatusCode::SEE_OTHER,
+        "no session for a disabled user"
+    );
+    assert_eq!(ravi.get("/").await.status, StatusCode::OK);
+    let (status, users) = app
+        .get("/api/v1/clients/acme/panel-users", ADMIN_TOKEN)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let users = users.as_array().expect("users");
+    assert_eq!(users.len(), 2);
+    assert_eq!(users[0]["username"], "asha");
+    assert!(users[0]["disabled_at"].is_string(), "{users:?}");
+    assert!(users[1].get("disabled_at").is_none(), "{users:?}");
 }
 
 async fn pages_without_a_session_send_to_the_login_page(app: &TestApp) {
