@@ -395,6 +395,8 @@ async fn start_server(url: &str) -> anyhow::Result<Server> {
 }
 
 struct Load {
+    /// Cumulative group-commit figures after this run: (batches, orders/batch, ms/batch).
+    batches: (f64, f64, f64),
     ops_per_sec: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -451,6 +453,7 @@ async fn load(
         latencies.extend(task.await?);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let batches = batch_figures(&http, &server.base).await;
     latencies.sort_by(f64::total_cmp);
     let at = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
     Ok(Load {
@@ -458,7 +461,30 @@ async fn load(
         p50_ms: at(0.50),
         p99_ms: at(0.99),
         failures: failures.load(Ordering::Relaxed),
+        batches,
     })
+}
+
+/// The server's group-commit figures so far, from `/metrics`: batches, orders per batch,
+/// and milliseconds per batch (both averages).
+async fn batch_figures(http: &reqwest::Client, base: &str) -> (f64, f64, f64) {
+    let text = match http.get(format!("{base}/metrics")).send().await {
+        Ok(response) => response.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).map(str::trim))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let count = value("oms_order_batch_orders_count");
+    let orders = value("oms_order_batch_orders_sum");
+    let seconds = value("oms_order_batch_seconds_sum");
+    if count == 0.0 {
+        return (0.0, 0.0, 0.0);
+    }
+    (count, orders / count, seconds / count * 1000.0)
 }
 
 pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
@@ -517,6 +543,9 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
                 "ratio": (measured.ops_per_sec / raw * 1000.0).round() / 1000.0,
                 "p50_ms": (measured.p50_ms * 100.0).round() / 100.0,
                 "p99_ms": (measured.p99_ms * 100.0).round() / 100.0,
+                "batches_so_far": measured.batches.0,
+                "orders_per_batch": (measured.batches.1 * 10.0).round() / 10.0,
+                "ms_per_batch": (measured.batches.2 * 100.0).round() / 100.0,
             })
         );
         results.push(measured);

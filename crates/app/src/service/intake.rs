@@ -113,7 +113,9 @@ async fn work(store: Store, receiver: Arc<Mutex<mpsc::Receiver<Job>>>) {
         metrics::histogram!("oms_order_batch_orders").record(jobs.len() as f64);
         let (submitted, replies): (Vec<Submitted>, Vec<_>) =
             jobs.into_iter().map(|j| (j.submitted, j.reply)).unzip();
+        let started = std::time::Instant::now();
         let outcomes = commit(&store, &submitted).await;
+        metrics::histogram!("oms_order_batch_seconds").record(started.elapsed().as_secs_f64());
         // Reading the answers back is off the writer's path: the next batch may commit
         // meanwhile.
         let clients: Vec<ClientId> = submitted.iter().map(|s| s.client).collect();
