@@ -4,6 +4,7 @@
 
 pub mod clients;
 pub mod documents;
+pub mod exports;
 pub mod inventory;
 pub mod inward;
 pub mod masters;
@@ -105,6 +106,8 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(orders::update_remark))
         .routes(routes!(orders::shipment_status))
         .routes(routes!(orders::events))
+        .routes(routes!(exports::export_orders))
+        .routes(routes!(exports::export_inventory))
         .routes(routes!(documents::order_invoice))
         .routes(routes!(documents::order_label))
         .routes(routes!(documents::shipment_invoice))
@@ -141,8 +144,16 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/uploads/{kind}",
             axum::routing::post(uploads::upload).get(uploads::upload_template),
         )
-        .layer(DefaultBodyLimit::max(limits.upload_bytes_max));
+        .layer(DefaultBodyLimit::max(limits.upload_bytes_max))
+        .layer(axum::middleware::from_fn_with_state(
+            limits.upload_bytes_max,
+            refuse_declared_over,
+        ));
     api.layer(DefaultBodyLimit::max(limits.json_body_bytes_max))
+        .layer(axum::middleware::from_fn_with_state(
+            limits.json_body_bytes_max,
+            refuse_declared_over,
+        ))
         .merge(uploads)
         .route(
             "/api/v1/openapi.json",
@@ -163,6 +174,29 @@ pub fn router(state: AppState) -> Router {
             ))
         }))
         .with_state(state)
+}
+
+/// Refuses a request whose `Content-Length` is over `limit` with 413 before reading any of
+/// its body (the body limit alone would read up to the limit first). Bodies without a
+/// length (chunked) are still cut at the limit by `DefaultBodyLimit`.
+async fn refuse_declared_over(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit as u64 => {
+            axum::response::IntoResponse::into_response(ApiError::PayloadTooLarge(format!(
+                "the body is {length} bytes; at most {limit} are accepted"
+            )))
+        }
+        _ => next.run(request).await,
+    }
 }
 
 pub const PAGE_LIMIT_DEFAULT: i64 = 50;

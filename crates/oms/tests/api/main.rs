@@ -4,6 +4,7 @@ mod helpers;
 
 mod clients;
 mod documents;
+mod exports;
 mod fulfilment;
 mod intake;
 mod inventory;
