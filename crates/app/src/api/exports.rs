@@ -72,6 +72,15 @@ pub async fn export_orders(
     scope: Scope,
     ApiQuery(query): ApiQuery<OrderExportQuery>,
 ) -> ApiResult<Response> {
+    orders_csv(&state, &scope, query).await
+}
+
+/// The orders export for `scope`: the API's route and the panel's download.
+pub async fn orders_csv(
+    state: &AppState,
+    scope: &Scope,
+    query: OrderExportQuery,
+) -> ApiResult<Response> {
     scope.require(Permission::Read)?;
     let status = query.status.unwrap_or_default();
     if !status.is_empty() && OrderStatus::parse(&status).is_none() {
@@ -179,6 +188,15 @@ pub async fn export_inventory(
     State(state): State<AppState>,
     scope: Scope,
     ApiQuery(query): ApiQuery<InventoryExportQuery>,
+) -> ApiResult<Response> {
+    inventory_csv(&state, &scope, query).await
+}
+
+/// The inventory export for `scope`: the API's route and the panel's download.
+pub async fn inventory_csv(
+    state: &AppState,
+    scope: &Scope,
+    query: InventoryExportQuery,
 ) -> ApiResult<Response> {
     scope.require(Permission::Read)?;
     let sku = query.sku.unwrap_or_default();

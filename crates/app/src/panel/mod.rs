@@ -36,6 +36,7 @@ pub fn router(upload_bytes_max: usize) -> Router<AppState> {
         .route("/", get(orders::search))
         .route("/login", get(login::page).post(login::login))
         .route("/logout", post(login::logout))
+        .route("/exports/orders.csv", get(orders::export))
         .route("/orders/{code}", get(orders::page))
         .route("/orders/{code}/remarks", post(orders::add_remark))
         .route("/orders/{code}/remarks/{id}", post(orders::edit_remark))

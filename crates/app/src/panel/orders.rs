@@ -88,6 +88,8 @@ struct SearchPage {
     rows: Vec<SearchRow>,
     next_url: Option<String>,
     first_url: Option<String>,
+    /// These results as CSV.
+    export_url: String,
     error: Option<String>,
 }
 
@@ -160,6 +162,12 @@ pub async fn search(
         channels,
         rows,
         next_url,
+        export_url: format!(
+            "/exports/orders.csv?q={}&status={}&channel={}",
+            encode(&q),
+            encode(&status),
+            encode(&channel)
+        ),
         first_url: (before != 0).then_some(filters),
         q,
         status,
@@ -167,6 +175,15 @@ pub async fn search(
         error,
     };
     Ok(render(StatusCode::OK, &page))
+}
+
+/// `/exports/orders.csv`: the search's results as CSV, authorised by the session.
+pub async fn export(
+    State(state): State<AppState>,
+    session: Session,
+    Query(query): Query<crate::api::exports::OrderExportQuery>,
+) -> PanelResult<Response> {
+    Ok(crate::api::exports::orders_csv(&state, &session.scope(), query).await?)
 }
 
 // ---------- the order page ----------

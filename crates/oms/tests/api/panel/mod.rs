@@ -1063,4 +1063,35 @@ async fn search_pages_through_orders_newest_first(app: &TestApp) {
     assert!(second.body.contains("First page"));
     let other_channel = panel.get("/?channel=MYNTRA").await;
     assert!(other_channel.body.contains("No orders match"));
+    // The search's results download as CSV, with the same filters, for this session only.
+    let export = first
+        .body
+        .split("id=\"export\"")
+        .next()
+        .and_then(|before| before.rsplit(marker).next())
+        .and_then(|rest| rest.split('"').next())
+        .expect("an export link")
+        .replace("&#38;", "&");
+    let csv = panel.get(&export).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        csv.headers[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .expect("text")
+            .starts_with("text/csv")
+    );
+    let rows: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(rows.len(), 28, "a header and 27 orders");
+    assert!(rows[1].starts_with("AJ-27,AJIO,"), "{}", rows[1]);
+    let stranger = send(
+        &no_redirects(),
+        Method::GET,
+        &format!("{}{export}", app.base),
+        None,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(stranger.status, StatusCode::SEE_OTHER);
+    assert_eq!(stranger.location(), "/login");
 }
