@@ -280,6 +280,21 @@ pub fn assert_error(
     error.clone()
 }
 
+/// The (row, column) of each per-row error of a refused upload.
+pub fn rejected_cells(error: &Value) -> Vec<(i64, &str)> {
+    error["details"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .map(|d| {
+            (
+                d["row"].as_i64().unwrap_or_default(),
+                d["column"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 /// Runs the futures concurrently on the test's runtime.
 pub async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
     let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();

@@ -4,7 +4,9 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, ClientKeys, TestApp, assert_error, inventory, join_all};
+use crate::helpers::{
+    ADMIN_TOKEN, ClientKeys, TestApp, assert_error, inventory, join_all, rejected_cells,
+};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -723,18 +725,11 @@ async fn inward_order_files_are_all_or_nothing(app: &TestApp) {
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
     );
-    let cells: Vec<(i64, &str)> = error["details"]
-        .as_array()
-        .expect("details")
-        .iter()
-        .map(|d| {
-            (
-                d["row"].as_i64().unwrap_or_default(),
-                d["column"].as_str().unwrap_or_default(),
-            )
-        })
-        .collect();
-    assert_eq!(cells, [(5, "warehouse"), (5, "qty")], "{error}");
+    assert_eq!(
+        rejected_cells(&error),
+        [(5, "warehouse"), (5, "qty")],
+        "{error}"
+    );
     let (status, _) = app.get("/api/v1/inward-orders/PO-1", &acme.admin).await;
     assert_eq!(
         status,

@@ -9,6 +9,7 @@ mod fulfilment;
 mod intake;
 mod inventory;
 mod masters;
+mod matrix;
 mod operations;
 mod orders;
 mod panel;

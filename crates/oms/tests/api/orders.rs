@@ -6,7 +6,9 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, ClientKeys, Db, TestApp, assert_error, inventory, join_all};
+use crate::helpers::{
+    ADMIN_TOKEN, ClientKeys, Db, TestApp, assert_error, inventory, join_all, rejected_cells,
+};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -916,18 +918,34 @@ async fn order_files_are_all_or_nothing_and_allocate_what_they_add(app: &TestApp
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
     );
-    let cells: Vec<(i64, &str)> = error["details"]
-        .as_array()
-        .expect("details")
-        .iter()
-        .map(|d| {
-            (
-                d["row"].as_i64().unwrap_or_default(),
-                d["column"].as_str().unwrap_or_default(),
-            )
-        })
-        .collect();
-    assert_eq!(cells, [(4, "qty"), (5, "warehouse")], "{error}");
+    assert_eq!(
+        rejected_cells(&error),
+        [(4, "qty"), (5, "warehouse")],
+        "{error}"
+    );
+
+    // Well-formed rows naming a channel or SKU this client does not have are refused
+    // per row, like the same order sent as JSON; nothing of the file is written.
+    let unknown = format!(
+        "{header}\
+        MYN-9,B2C,MYNTRA,MULTI_SHIPMENT_PARTIAL,Asha,12 MG Road,560001,+91 98450 12345,1,TEE,1,499\n\
+        MYN-9,B2C,MYNTRA,MULTI_SHIPMENT_PARTIAL,Asha,12 MG Road,560001,+91 98450 12345,2,SOCKS,1,99\n\
+        NYK-1,B2C,NYKAA,BLOCK_COMPLETE,Ravi,1 Park St,700016,,1,TEE,1,499\n"
+    );
+    let (status, body) = app
+        .upload("outward-orders", &acme.integration, unknown)
+        .await;
+    let error = assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_eq!(
+        rejected_cells(&error),
+        [(3, "sku"), (4, "channel")],
+        "{error}"
+    );
     let (_, page) = app.get("/api/v1/orders", &acme.admin).await;
     assert_eq!(
         page["items"],
