@@ -26,6 +26,9 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The request took longer than the server allows (a slow body, a stuck client).
+    #[error("{0}")]
+    Timeout(String),
     /// Field-level problems of a JSON body.
     #[error("{message}")]
     Invalid {
@@ -99,6 +102,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
+            ApiError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::Invalid { .. } | ApiError::InvalidRows { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
             }

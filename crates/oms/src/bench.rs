@@ -39,7 +39,9 @@ pub struct AllocateArgs {
 }
 
 /// A temporary SQLite database unless a URL is given.
-async fn open(database_url: Option<&str>) -> anyhow::Result<(Store, Option<tempfile::TempDir>)> {
+pub(crate) async fn open(
+    database_url: Option<&str>,
+) -> anyhow::Result<(Store, Option<tempfile::TempDir>)> {
     let (url, dir) = match database_url {
         Some(url) => (url.to_owned(), None),
         None => {

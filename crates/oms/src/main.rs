@@ -11,6 +11,7 @@ use tracing_subscriber::EnvFilter;
 mod bench;
 mod demo;
 mod ingest_bench;
+mod search_bench;
 mod users;
 
 #[derive(Parser)]
@@ -55,6 +56,19 @@ enum BenchCommand {
         /// Warehouses holding every SKU.
         #[arg(long, default_value_t = 5)]
         warehouses: u64,
+        /// A database to run on (it gets its own client); a temporary SQLite file when absent.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Order searches (code, phone, name, e-mail, status, no match) over a large order book,
+    /// through the API's search on a real server.
+    Search {
+        /// Orders in the book.
+        #[arg(long, default_value_t = 100_000)]
+        orders: u64,
+        /// Times each search is run.
+        #[arg(long, default_value_t = 30)]
+        repeats: u64,
         /// A database to run on (it gets its own client); a temporary SQLite file when absent.
         #[arg(long)]
         database_url: Option<String>,
@@ -275,6 +289,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 orders,
                 skus,
                 warehouses,
+                database_url,
+            })
+            .await
+        }
+        Command::Bench(BenchCommand::Search {
+            orders,
+            repeats,
+            database_url,
+        }) => {
+            search_bench::search(search_bench::SearchArgs {
+                orders,
+                repeats,
                 database_url,
             })
             .await

@@ -238,6 +238,12 @@ impl Store {
         Ok(Tx { inner, _gate: None })
     }
 
+    /// Refreshes the query planner's statistics (`ANALYZE`), as after a bulk load.
+    pub async fn analyze(&self) -> StoreResult<()> {
+        sqlx::query("ANALYZE").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Answers when the database answers.
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

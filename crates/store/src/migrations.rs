@@ -33,6 +33,7 @@ const EMBEDDED: &[Embedded] = &[
     embedded!(5, "webhooks", "0005_webhooks.sql"),
     embedded!(6, "documents", "0006_documents.sql"),
     embedded!(7, "panel", "0007_panel.sql"),
+    embedded!(8, "search", "0008_search.sql"),
 ];
 
 /// `NNNN_name.sql` for every migration, in order: what both folders must hold.
@@ -44,6 +45,7 @@ pub const MIGRATION_NAMES: &[&str] = &[
     "0005_webhooks.sql",
     "0006_documents.sql",
     "0007_panel.sql",
+    "0008_search.sql",
 ];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

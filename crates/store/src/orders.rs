@@ -353,6 +353,9 @@ pub async fn find_by_code<'e>(
 
 /// Orders newest first, before id `before` (0 for the first page), filtered by status and
 /// channel (empty for any) and by `q` in the order code, customer name, phone or e-mail.
+/// A `q` that looks like a phone number also matches the phone's digits whatever the
+/// spaces, dashes, brackets and country code: `09845012345`, `+919845012345` and
+/// `98450-12345` all find `+91 98450 12345`.
 pub async fn search<'e>(
     db: impl AnyExecutor<'e>,
     client: ClientId,
@@ -367,7 +370,10 @@ pub async fn search<'e>(
          AND ($4 = '%%' OR LOWER(o.order_code) LIKE $4 ESCAPE '\\' \
               OR LOWER(COALESCE(o.ship_name, '')) LIKE $4 ESCAPE '\\' \
               OR LOWER(COALESCE(o.ship_phone, '')) LIKE $4 ESCAPE '\\' \
-              OR LOWER(COALESCE(o.ship_email, '')) LIKE $4 ESCAPE '\\') \
+              OR LOWER(COALESCE(o.ship_email, '')) LIKE $4 ESCAPE '\\' \
+              OR ($7 <> '' AND REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE( \
+                   COALESCE(o.ship_phone, ''), ' ', ''), '-', ''), '+', ''), '(', ''), ')', ''), \
+                   '.', '') LIKE $7)) \
          AND ($5 = 0 OR o.id < $5) ORDER BY o.id DESC LIMIT $6"
     );
     let rows = sqlx::query(SQL)
@@ -377,9 +383,29 @@ pub async fn search<'e>(
         .bind(like_contains(q))
         .bind(before)
         .bind(limit)
+        .bind(phone_digits_pattern(q))
         .fetch_all(db)
         .await?;
     rows.iter().map(order_from_row).collect()
+}
+
+/// Phone numbers are matched on their last ten digits (an Indian mobile number without the
+/// trunk `0` or the `+91`); shorter digit runs from 6 digits up match anywhere. Empty when
+/// `q` is not a phone number (letters in it, or fewer than 6 digits).
+fn phone_digits_pattern(q: &str) -> String {
+    const SIGNIFICANT: usize = 10;
+    if !q
+        .chars()
+        .all(|c| c.is_ascii_digit() || " -+().".contains(c))
+    {
+        return String::new();
+    }
+    let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 6 {
+        return String::new();
+    }
+    let tail = &digits[digits.len().saturating_sub(SIGNIFICANT)..];
+    format!("%{tail}%")
 }
 
 fn line_from_row(row: &sqlx::any::AnyRow) -> StoreResult<OrderLineRow> {
@@ -1017,4 +1043,20 @@ pub async fn emit_many(
         query.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::phone_digits_pattern;
+
+    #[test]
+    fn phone_searches_match_the_last_ten_digits() {
+        assert_eq!(phone_digits_pattern("+91 98450 12345"), "%9845012345%");
+        assert_eq!(phone_digits_pattern("09845012345"), "%9845012345%");
+        assert_eq!(phone_digits_pattern("(98450)-12345"), "%9845012345%");
+        assert_eq!(phone_digits_pattern("012345"), "%012345%");
+        assert_eq!(phone_digits_pattern("12345"), "", "too short to be a phone");
+        assert_eq!(phone_digits_pattern("MYN-123456"), "", "an order code");
+        assert_eq!(phone_digits_pattern(""), "");
+    }
 }

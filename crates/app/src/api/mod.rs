@@ -20,7 +20,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use serde::{Deserialize, Serialize};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
@@ -163,9 +162,9 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::panel::router(limits.upload_bytes_max))
         .fallback(|| async { ApiError::NotFound("route".into()) })
         .layer(axum::middleware::from_fn(crate::telemetry::record_request))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
+        .layer(axum::middleware::from_fn_with_state(
             limits.request_timeout,
+            answer_timeouts,
         ))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(|_| {
@@ -174,6 +173,24 @@ pub fn router(state: AppState) -> Router {
             ))
         }))
         .with_state(state)
+}
+
+/// Answers 408 in the JSON error shape when a request (reading its body included) takes
+/// longer than `limit`. The handler's future is dropped, so an open transaction rolls
+/// back; an order already handed to a group commit is kept and a retry with the same code
+/// answers it.
+async fn answer_timeouts(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => axum::response::IntoResponse::into_response(ApiError::Timeout(format!(
+            "the request took longer than {} s and was abandoned",
+            limit.as_secs_f64()
+        ))),
+    }
 }
 
 /// Refuses a request whose `Content-Length` is over `limit` with 413 before reading any of

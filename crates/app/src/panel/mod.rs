@@ -26,6 +26,14 @@ use session::Session;
 /// htmx 2, vendored from the npm package `htmx.org` (BSD Zero Clause licence).
 const HTMX_JS: &str = include_str!("../../static/htmx.min.js");
 pub const HTMX_VERSION: &str = "2.0.11";
+/// The panel's own script: upload progress.
+const PANEL_JS: &str = include_str!("../../static/panel.js");
+static PANEL_JS_VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    PANEL_JS.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+});
 
 /// The panel's routes, merged beside the API in [`crate::api::router`].
 pub fn router(upload_bytes_max: usize) -> Router<AppState> {
@@ -49,18 +57,19 @@ pub fn router(upload_bytes_max: usize) -> Router<AppState> {
         .route("/settings/pools", post(settings::pool))
         .route("/settings/webhooks", post(settings::webhook))
         .route("/uploads/{file}", get(uploads::template))
-        .route("/static/htmx.min.js", get(htmx))
+        .route("/static/htmx.min.js", get(|| script(HTMX_JS)))
+        .route("/static/panel.js", get(|| script(PANEL_JS)))
         .merge(uploads)
 }
 
-async fn htmx() -> Response {
+async fn script(body: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             // The URL carries the version (`?v=`), so a year's caching is safe.
             (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
         ],
-        HTMX_JS,
+        body,
     )
         .into_response()
 }
@@ -75,6 +84,8 @@ pub struct Nav {
     /// Which tab is lit: `orders`, `inventory`, `uploads`, `settings`.
     pub tab: &'static str,
     pub htmx_version: &'static str,
+    /// Changes with the script's text, so a changed script is never served from a cache.
+    pub panel_js_version: &'static str,
 }
 
 impl Nav {
@@ -87,6 +98,7 @@ impl Nav {
             is_admin: session.role.allows(Permission::WriteSettings),
             tab,
             htmx_version: HTMX_VERSION,
+            panel_js_version: &PANEL_JS_VERSION,
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::orders::{BLR, b2c, shop, stock};
 on_both_backends!(
     exports_keep_formulas_as_text_and_show_only_the_clients_rows,
     oversized_bodies_and_uploads_are_refused_with_413,
+    a_stalled_request_is_answered_408_and_changes_nothing,
 );
 
 fn parse_csv(bytes: &[u8]) -> Vec<Vec<String>> {
@@ -149,8 +150,8 @@ async fn shop_of(app: &TestApp, code: &str) -> String {
     keys.integration
 }
 
-/// Sends only the head of a POST announcing `length` body bytes, and reads the answer:
-/// the server must refuse from the announced length, before reading any of the body.
+/// Sends only the head of a POST announcing `length` body bytes, and reads the answer
+/// (head and body): the server must answer without waiting for the body forever.
 async fn announce_body(
     app: &TestApp,
     path: &str,
@@ -174,7 +175,7 @@ async fn announce_body(
         loop {
             let n = stream.read(&mut buffer).await.expect("read");
             answer.extend_from_slice(&buffer[..n]);
-            if n == 0 || answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            if n == 0 || answer_is_whole(&answer) {
                 break;
             }
         }
@@ -185,6 +186,58 @@ async fn announce_body(
         "the server waited for a body it should refuse"
     );
     String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Whether `answer` holds a whole HTTP response: the head and `Content-Length` body bytes.
+fn answer_is_whole(answer: &[u8]) -> bool {
+    let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&answer[..end]).to_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    answer.len() >= end + 4 + length
+}
+
+/// The JSON body of a raw HTTP answer.
+fn answer_body(answer: &str) -> Value {
+    let (_, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    serde_json::from_str(body).unwrap_or(Value::Null)
+}
+
+async fn a_stalled_request_is_answered_408_and_changes_nothing(app: &TestApp) {
+    let quick = TestApp::start_with(
+        app.db,
+        Limits {
+            request_timeout: std::time::Duration::from_secs(1),
+            ..Limits::default()
+        },
+    )
+    .await;
+    let keys = quick.client("acme").await;
+    // The head promises 100 bytes of CSV that never come: the server gives up after its
+    // timeout rather than hold the connection and a worker for ever.
+    let answer = announce_body(&quick, "/api/v1/uploads/skus", &keys.admin, "text/csv", 100).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let body = answer_body(&answer);
+    assert_eq!(body["error"]["code"], "request_timeout", "{answer}");
+    assert!(body["error"]["message"].is_string(), "{answer}");
+    let answer = announce_body(
+        &quick,
+        "/api/v1/orders",
+        &keys.integration,
+        "application/json",
+        50,
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let (status, page) = quick.get("/api/v1/skus", &keys.admin).await;
+    assert_eq!(status, StatusCode::OK, "the server still answers");
+    assert_eq!(page["items"], json!([]), "nothing was written");
+    quick.assert_invariants().await;
 }
 
 async fn oversized_bodies_and_uploads_are_refused_with_413(app: &TestApp) {

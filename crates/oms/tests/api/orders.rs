@@ -713,6 +713,20 @@ async fn orders_are_found_by_code_customer_phone_email_status_and_channel(app: &
         .get("/api/v1/orders?q=90000%2000003", &acme.support)
         .await;
     assert_eq!(codes(&page), ["MYN-3"]);
+    // However the customer reads the number out: with the trunk 0, the country code, dashes.
+    for typed in [
+        "09000000003",
+        "%2B919000000003",
+        "90000-00003",
+        "(90000)%2000003",
+    ] {
+        let (_, page) = app
+            .get(&format!("/api/v1/orders?q={typed}"), &acme.support)
+            .await;
+        assert_eq!(codes(&page), ["MYN-3"], "{typed}");
+    }
+    let (_, page) = app.get("/api/v1/orders?q=0000003", &acme.support).await;
+    assert_eq!(codes(&page), ["MYN-3"], "a part of the number");
     let (_, page) = app
         .get("/api/v1/orders?q=customer%204", &acme.support)
         .await;

@@ -420,6 +420,22 @@ async fn story(app: &TestApp, acme: &ClientKeys, agent: &Agent<'_>) {
         .expect("choose");
     agent.upload(&file).await;
     assert_eq!(agent.text("#upload-ok").await, "skus.csv: 2 rows written.");
+    // The progress bar followed the upload to its last byte, then hid itself.
+    let bar = agent.find("#upload-progress").await;
+    let sent = bar.attr("data-sent").await.expect("attribute");
+    let body_bytes: u64 = sent
+        .as_deref()
+        .unwrap_or("0")
+        .parse()
+        .expect("a byte count");
+    assert!(
+        body_bytes > std::fs::metadata(&file).expect("file").len(),
+        "the whole multipart body was reported sent: {sent:?}"
+    );
+    assert_eq!(
+        bar.attr("hidden").await.expect("attribute").as_deref(),
+        Some("true")
+    );
     // A bad file writes nothing and lists every bad row, in place.
     std::fs::write(&file, "code,name,mrp\nHAT,Hat,abc\n,Nameless,10\n").expect("csv");
     agent.upload(&file).await;
