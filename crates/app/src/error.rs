@@ -41,8 +41,15 @@ pub enum ApiError {
         message: String,
         details: Vec<RowError>,
     },
+    /// The database aborted the transaction (serialization failure, deadlock): nothing was
+    /// written; `retrying` runs such a use case again.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The database is unreachable or restarting. Answered 503 like `Unavailable`, but never
+    /// run again here: a COMMIT whose answer was lost may have been applied. The client
+    /// decides (order intake is idempotent, so sending the same order again is safe).
+    #[error("the database is unavailable, retry shortly: {0}")]
+    DatabaseUnavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -106,7 +113,9 @@ impl ApiError {
             ApiError::Invalid { .. } | ApiError::InvalidRows { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
             }
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Unavailable(_) | ApiError::DatabaseUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -120,6 +129,7 @@ impl From<StoreError> for ApiError {
                 "{bucket} holds less than {requested}: the stock changed, retry"
             )),
             StoreError::Retry(message) => ApiError::Unavailable(message),
+            StoreError::Unavailable(message) => ApiError::DatabaseUnavailable(message),
             StoreError::InvalidText(_) => ApiError::invalid_field(
                 "input",
                 "holds characters that cannot be stored (such as a NUL byte)",
@@ -215,6 +225,22 @@ mod tests {
         })
         .await;
         assert!(matches!(answer, Err(ApiError::Conflict(_))));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_database_outage_answers_503_and_the_write_is_not_run_again() {
+        let calls = AtomicU32::new(0);
+        let answer: ApiResult<()> = retrying(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(ApiError::from(StoreError::Unavailable(
+                "connection refused".into(),
+            )))
+        })
+        .await;
+        let error = answer.expect_err("an outage is an error");
+        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+        // A COMMIT whose answer was lost may have been applied: never run again here.
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }

@@ -126,8 +126,10 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// One round: queue each subscriber's new events, then send its due deliveries in event
-/// order until one fails.
+/// One round: queue each subscriber's new events, then lease a batch of its due deliveries
+/// (one commit), send them in event order until one fails, and record the outcomes (one
+/// commit). Leases not used because an earlier delivery failed, or because the lease is
+/// nearly spent, are given back.
 pub async fn relay_round(
     store: &Store,
     http: &reqwest::Client,
@@ -136,47 +138,37 @@ pub async fn relay_round(
     let mut outcome = RelayOutcome::default();
     for webhook in oms_store::webhooks::all(store.pool()).await? {
         queue_new_events(store, &webhook, settings).await?;
-        for _ in 0..settings.batch_max {
-            let now = crate::clock::now_micros();
-            let mut conn = store
-                .pool()
-                .acquire()
-                .await
-                .map_err(oms_store::StoreError::from)?;
-            let lease_until = now + micros(settings.lease);
-            let Some(delivery) =
-                oms_store::webhooks::lease_head(&mut conn, webhook.id, now, lease_until).await?
-            else {
+        let now = crate::clock::now_micros();
+        let lease_until = now + micros(settings.lease);
+        let mut tx = store.begin_write().await?;
+        let batch = oms_store::webhooks::lease_batch(
+            tx.conn(),
+            webhook.id,
+            now,
+            lease_until,
+            settings.batch_max,
+        )
+        .await?;
+        tx.commit().await?;
+        // Stop sending with a tenth of the lease left: past it another instance may send.
+        let send_until = lease_until - micros(settings.lease) / 10;
+        let mut results: Vec<(&oms_store::webhooks::DueDelivery, Option<String>)> = Vec::new();
+        for delivery in &batch {
+            if crate::clock::now_micros() >= send_until {
                 break;
-            };
-            drop(conn);
-            let body = serde_json::json!({
-                "id": delivery.event_id,
-                "type": delivery.event_type,
-                "at": crate::clock::rfc3339(delivery.at),
-                "data": serde_json::from_str::<serde_json::Value>(&delivery.data).unwrap_or_default(),
-            })
-            .to_string();
-            let sent = http
-                .post(&webhook.url)
-                .header("Content-Type", "application/json")
-                .header("X-OMS-Event-Id", delivery.event_id.to_string())
-                .header("X-OMS-Event-Type", delivery.event_type.as_str())
-                .header(
-                    "X-OMS-Signature",
-                    signature(&webhook.secret, body.as_bytes()),
-                )
-                .body(body)
-                .send()
-                .await;
-            let error = match sent {
-                Ok(response) if response.status().is_success() => None,
-                Ok(response) => Some(format!("answered {}", response.status())),
-                Err(e) => Some(format!("not reached: {e}")),
-            };
-            let at = crate::clock::now_micros();
-            let mut tx = store.begin_write().await?;
-            match &error {
+            }
+            let error = send(http, &webhook, delivery).await;
+            let failed = error.is_some();
+            results.push((delivery, error));
+            if failed {
+                // Later events wait behind this one, so the subscriber sees them in order.
+                break;
+            }
+        }
+        let at = crate::clock::now_micros();
+        let mut tx = store.begin_write().await?;
+        for (delivery, error) in &results {
+            match error {
                 None => {
                     oms_store::webhooks::record_attempt(
                         tx.conn(),
@@ -210,14 +202,45 @@ pub async fn relay_round(
                     }
                 }
             }
-            tx.commit().await?;
-            if error.is_some() {
-                // Later events wait behind this one, so the subscriber sees them in order.
-                break;
-            }
         }
+        for delivery in &batch[results.len()..] {
+            oms_store::webhooks::release_lease(tx.conn(), delivery.id, lease_until, at).await?;
+        }
+        tx.commit().await?;
     }
     Ok(outcome)
+}
+
+/// POSTs one delivery, signed; the reason when it was not accepted.
+async fn send(
+    http: &reqwest::Client,
+    webhook: &oms_store::webhooks::WebhookRow,
+    delivery: &oms_store::webhooks::DueDelivery,
+) -> Option<String> {
+    let body = serde_json::json!({
+        "id": delivery.event_id,
+        "type": delivery.event_type,
+        "at": crate::clock::rfc3339(delivery.at),
+        "data": serde_json::from_str::<serde_json::Value>(&delivery.data).unwrap_or_default(),
+    })
+    .to_string();
+    let sent = http
+        .post(&webhook.url)
+        .header("Content-Type", "application/json")
+        .header("X-OMS-Event-Id", delivery.event_id.to_string())
+        .header("X-OMS-Event-Type", delivery.event_type.as_str())
+        .header(
+            "X-OMS-Signature",
+            signature(&webhook.secret, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await;
+    match sent {
+        Ok(response) if response.status().is_success() => None,
+        Ok(response) => Some(format!("answered {}", response.status())),
+        Err(e) => Some(format!("not reached: {e}")),
+    }
 }
 
 async fn queue_new_events(
@@ -261,11 +284,21 @@ pub fn spawn_relay(
                 return;
             }
         };
+        // A round that delivered a full batch leaves more waiting: the next starts at once,
+        // so the relay keeps up with events arriving faster than a batch per interval.
+        let full = u64::try_from(settings.batch_max).unwrap_or(u64::MAX);
+        let mut backlog = false;
         loop {
-            tokio::time::sleep(interval).await;
-            if let Err(error) = relay_round(&store, &http, &settings).await {
-                tracing::warn!(%error, "webhook relay round failed; retrying next round");
+            if !backlog {
+                tokio::time::sleep(interval).await;
             }
+            backlog = match relay_round(&store, &http, &settings).await {
+                Ok(outcome) => outcome.delivered >= full,
+                Err(error) => {
+                    tracing::warn!(%error, "webhook relay round failed; retrying next round");
+                    false
+                }
+            };
         }
     })
 }

@@ -5,8 +5,6 @@
 //! the same database — batched 1,000 orders per transaction on SQLite (its best case), one
 //! transaction per order from 16 connections on PostgreSQL.
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -18,6 +16,7 @@ use oms_store::{Backend, ClientId, Store, StoreOptions, keys, skus};
 use serde_json::json;
 
 use crate::bench::{Lcg, backend_name, catalogue};
+use crate::harness::{Cluster, ServeOptions, Server, free_port, start_server};
 
 pub struct IngestArgs {
     pub backend: Backend,
@@ -33,101 +32,8 @@ const ADMIN: &str = "oms_bench_operator";
 /// Units of every SKU at every warehouse: enough that no order runs short.
 const STOCK_PER_KEY: i64 = 100_000;
 
-/// A throwaway PostgreSQL cluster on a free loopback port, stopped when dropped.
-struct Cluster {
-    bin: PathBuf,
-    dir: tempfile::TempDir,
-    as_postgres: bool,
-    url: String,
-}
-
-impl Cluster {
-    fn command(&self, program: &str) -> std::process::Command {
-        let path = self.bin.join(program);
-        if self.as_postgres {
-            let mut command = std::process::Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(path);
-            command
-        } else {
-            std::process::Command::new(path)
-        }
-    }
-
-    fn start() -> anyhow::Result<Cluster> {
-        let bin = ["/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.join("initdb").exists())
-            .context("PostgreSQL server binaries not found: apt-get install -y postgresql-15, or pass --database-url")?;
-        let dir = tempfile::tempdir()?;
-        // initdb refuses root: as root the cluster belongs to the postgres user.
-        let as_postgres = std::process::Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|o| o.stdout.starts_with(b"0"))
-            .unwrap_or(false);
-        if as_postgres {
-            std::process::Command::new("chown")
-                .args(["postgres"])
-                .arg(dir.path())
-                .status()?;
-        }
-        let port = free_port()?;
-        let mut cluster = Cluster {
-            bin,
-            dir,
-            as_postgres,
-            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
-        };
-        let data = cluster.dir.path().join("data");
-        let status = cluster
-            .command("initdb")
-            .arg("-D")
-            .arg(&data)
-            .args(["-U", "postgres", "-A", "trust"])
-            .stdout(Stdio::null())
-            .status()?;
-        anyhow::ensure!(status.success(), "initdb failed");
-        // Durable: synchronous_commit stays on, as in production.
-        let options = format!(
-            "-c port={port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c max_connections=200",
-            cluster.dir.path().display()
-        );
-        let status = cluster
-            .command("pg_ctl")
-            .arg("-D")
-            .arg(&data)
-            .arg("-l")
-            .arg(cluster.dir.path().join("log"))
-            .args(["-w", "-o", &options, "start"])
-            .stdout(Stdio::null())
-            .status()?;
-        anyhow::ensure!(status.success(), "pg_ctl start failed");
-        cluster.url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
-        Ok(cluster)
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = self
-            .command("pg_ctl")
-            .arg("-D")
-            .arg(self.dir.path().join("data"))
-            .args(["-m", "immediate", "stop"])
-            .stdout(Stdio::null())
-            .status();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 /// Cumulative Zipf(s = 1) weights over `n` SKUs: a few SKUs take most orders.
-fn zipf_cdf(n: u64) -> Vec<f64> {
+pub(crate) fn zipf_cdf(n: u64) -> Vec<f64> {
     let mut cdf = Vec::with_capacity(n as usize);
     let mut total = 0.0;
     for rank in 1..=n {
@@ -138,12 +44,12 @@ fn zipf_cdf(n: u64) -> Vec<f64> {
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum Skew {
+pub(crate) enum Skew {
     Uniform,
     Zipf,
 }
 
-fn pick_sku(rng: &mut Lcg, skus: u64, skew: Skew, cdf: &[f64]) -> u64 {
+pub(crate) fn pick_sku(rng: &mut Lcg, skus: u64, skew: Skew, cdf: &[f64]) -> u64 {
     match skew {
         Skew::Uniform => rng.below(skus),
         Skew::Zipf => {
@@ -354,46 +260,6 @@ async fn futures_join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     outputs.into_iter().flatten().collect()
 }
 
-struct Server {
-    child: tokio::process::Child,
-    base: String,
-}
-
-impl Server {
-    async fn stop(mut self) {
-        let _ = self.child.start_kill();
-        let _ = self.child.wait().await;
-    }
-}
-
-async fn start_server(url: &str) -> anyhow::Result<Server> {
-    let port = free_port()?;
-    let child = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--database-url", url, "--admin-token", ADMIN])
-        .args(["--db-max-connections", "32"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting oms serve")?;
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    for _ in 0..300 {
-        if http
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Ok(Server { child, base });
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::bail!("oms serve did not become healthy")
-}
-
 struct Load {
     /// Cumulative group-commit figures after this run: (batches, orders/batch, ms/batch).
     batches: (f64, f64, f64),
@@ -523,7 +389,14 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         args.warehouses,
         setup.elapsed()
     );
-    let server = start_server(&url).await?;
+    let server = start_server(&ServeOptions {
+        url: &url,
+        port: free_port()?,
+        admin_token: ADMIN,
+        extra_args: &["--db-max-connections", "32"],
+        log: None,
+    })
+    .await?;
     let mut results = Vec::new();
     for (name, skew, prefix) in [
         ("ingest_uniform", Skew::Uniform, "U"),

@@ -10,8 +10,10 @@ use tracing_subscriber::EnvFilter;
 
 mod bench;
 mod demo;
+mod harness;
 mod ingest_bench;
 mod search_bench;
+mod storm;
 mod users;
 
 #[derive(Parser)]
@@ -36,6 +38,9 @@ enum Command {
     /// Measure throughput; prints one JSON object per result.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Mixed load on several `oms serve` processes with kills and database restarts, then
+    /// proof of no oversell, no lost or duplicated order, every event delivered.
+    Storm(StormCli),
     /// Manage panel users.
     #[command(subcommand)]
     User(users::UserCommand),
@@ -93,6 +98,43 @@ enum BenchCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
+}
+
+#[derive(Args)]
+struct StormCli {
+    #[arg(long, value_enum, default_value_t = BenchBackend::Postgres)]
+    backend: BenchBackend,
+    /// A database to use instead of a throwaway PostgreSQL cluster or SQLite file.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// `oms serve` processes on the one database (always 1 on SQLite).
+    #[arg(long, default_value_t = 2)]
+    processes: usize,
+    /// Clients sending at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: u64,
+    /// Seconds of load (30 when neither this nor --operations is given).
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Operations to run (orders, cancellations, WMS updates, receipts, pool moves).
+    #[arg(long)]
+    operations: Option<u64>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 200)]
+    skus: u64,
+    #[arg(long, default_value_t = 3)]
+    warehouses: u64,
+    /// Kill -9 a random serving process every SECS seconds and start it again.
+    #[arg(long, value_name = "SECS")]
+    kill_every: Option<f64>,
+    /// Immediate PostgreSQL shutdowns and restarts spread over the load (`--pg-restart` is
+    /// one).
+    #[arg(long, alias = "pg-restart", num_args = 0..=1, default_missing_value = "1", default_value_t = 0)]
+    pg_restarts: u32,
+    /// Append the servers' logs here (a temporary file by default).
+    #[arg(long)]
+    server_log: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -323,6 +365,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 skus,
                 warehouses,
                 database_url,
+            })
+            .await
+        }
+        Command::Storm(args) => {
+            storm::run(storm::StormArgs {
+                backend: match args.backend {
+                    BenchBackend::Sqlite => Backend::Sqlite,
+                    BenchBackend::Postgres => Backend::Postgres,
+                },
+                database_url: args.database_url,
+                processes: args.processes,
+                concurrency: args.concurrency,
+                seconds: args.seconds,
+                operations: args.operations,
+                seed: args.seed,
+                skus: args.skus,
+                warehouses: args.warehouses,
+                kill_every: args.kill_every,
+                pg_restarts: args.pg_restarts,
+                server_log: args.server_log,
             })
             .await
         }

@@ -79,6 +79,11 @@ pub enum StoreError {
     Retry(String),
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// The database cannot be reached, or is shutting down or starting: the connection was
+    /// refused, broke, or none came free in time. A write that failed this way may still
+    /// have committed (the answer to its COMMIT was lost), so it is not retried blindly.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
@@ -91,6 +96,11 @@ impl From<sqlx::Error> for StoreError {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
             if code == "40001" || code == "40P01" {
                 return StoreError::Retry(db.message().to_owned());
+            }
+            // Class 08 (connection exception); 57P01–57P03: the server is shutting down,
+            // crashed, or is still starting (recovery after a crash).
+            if code.starts_with("08") || matches!(code.as_str(), "57P01" | "57P02" | "57P03") {
+                return StoreError::Unavailable(db.message().to_owned());
             }
             // Text PostgreSQL cannot store (a NUL byte, invalid encoding): the input's fault.
             if code == "22021" || code == "22P05" {
@@ -105,6 +115,14 @@ impl From<sqlx::Error> for StoreError {
                 }
                 _ => {}
             }
+        }
+        if let sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed = &error
+        {
+            return StoreError::Unavailable(error.to_string());
         }
         if let sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) = &error {
             return StoreError::Corrupt(error.to_string());
@@ -531,6 +549,25 @@ mod upsert_tests {
         let sql = super::upsert_sql(super::Placeholders::Anonymous, "t", &columns, &key, 1);
         assert!(sql.starts_with(
             "INSERT INTO t (client_id, code, name, created_at) VALUES (?, ?, ?, ?) ON"
+        ));
+    }
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_not_an_internal_error() {
+        use super::StoreError;
+        let outages = [
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::BrokenPipe)),
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+        ];
+        for outage in outages {
+            let error = StoreError::from(outage);
+            assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+        }
+        assert!(matches!(
+            StoreError::from(sqlx::Error::RowNotFound),
+            StoreError::Database(_)
         ));
     }
 }

@@ -50,6 +50,7 @@ pub async fn apply(
     const RECORD: &str = "INSERT INTO ledger (client_id, warehouse_id, sku_id, from_bucket, \
                           to_bucket, qty, kind, reference, note, actor, at) \
                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+    lock_key(&mut *conn, key).await?;
     let qty = movement.qty();
     let from = movement.from().to_string();
     let to = movement.to().to_string();
@@ -106,6 +107,8 @@ pub async fn apply_many(
     actor: &str,
     at: i64,
 ) -> StoreResult<()> {
+    let keys: Vec<StockKey> = movements.iter().map(|(key, _, _)| *key).collect();
+    lock_keys(&mut *conn, keys).await?;
     let mut takes: BTreeMap<(StockKey, String), i64> = BTreeMap::new();
     let mut gives: BTreeMap<(StockKey, String), i64> = BTreeMap::new();
     for (key, movement, _) in movements {
@@ -204,16 +207,37 @@ pub async fn apply_many(
 /// on PostgreSQL a transaction-level advisory lock (single-key space, apart from the
 /// allocation passes' two-key locks); on SQLite the write lock already does.
 pub async fn lock_key(conn: &mut AnyConnection, key: StockKey) -> StoreResult<()> {
+    lock_keys(conn, [key]).await
+}
+
+/// The advisory lock id of `key`: a hash, so a collision only makes two keys wait for each
+/// other.
+fn lock_id(key: StockKey) -> i64 {
+    key.client.0.wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as i64)
+        ^ key.warehouse.wrapping_mul(0xC2B2_AE3D_27D4_EB4F_u64 as i64)
+        ^ key.sku
+}
+
+/// Holds every key of `keys` for the rest of the transaction (see `lock_key`), taken in
+/// one global order (ascending lock id). Every stock write takes its keys' locks before it
+/// touches a stock row, and a use case that touches several keys, or locks other rows
+/// (shipments, order lines) before its stock, locks all its keys first: two transactions
+/// then always meet on the first key they share and never hold each other's rows in a
+/// cycle (a deadlock, which PostgreSQL breaks only after a second). Taking a lock again
+/// in the same transaction is free.
+pub async fn lock_keys(
+    conn: &mut AnyConnection,
+    keys: impl IntoIterator<Item = StockKey>,
+) -> StoreResult<()> {
     // PostgreSQL only: SQLite has no advisory locks and needs none.
     const SQL: &str = "SELECT pg_advisory_xact_lock($1) AS locked";
     if conn.backend_name().eq_ignore_ascii_case("sqlite") {
         return Ok(());
     }
-    // A hash of the key: a collision only makes two keys wait for each other.
-    let id = key.client.0.wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as i64)
-        ^ key.warehouse.wrapping_mul(0xC2B2_AE3D_27D4_EB4F_u64 as i64)
-        ^ key.sku;
-    sqlx::query(SQL).bind(id).execute(conn).await?;
+    let ids: std::collections::BTreeSet<i64> = keys.into_iter().map(lock_id).collect();
+    for id in ids {
+        sqlx::query(SQL).bind(id).execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -170,50 +170,73 @@ pub struct DueDelivery {
     pub attempts: i64,
 }
 
-/// Leases the subscriber's oldest PENDING delivery if it is due: deliveries go out in event
-/// order, so a failing one holds back those after it. None when nothing is due or another
-/// instance holds the lease.
-pub async fn lease_head(
+/// Leases the subscriber's oldest PENDING deliveries, up to `limit`, in event order: from
+/// the head on, while each is due and not leased by another instance (deliveries go out in
+/// event order, so a failing one holds back those after it). Empty when the head is not
+/// due or another instance holds it. Run it in a transaction: one commit leases the batch.
+pub async fn lease_batch(
     conn: &mut AnyConnection,
     webhook: i64,
     now: i64,
     lease_until: i64,
-) -> StoreResult<Option<DueDelivery>> {
+    limit: i64,
+) -> StoreResult<Vec<DueDelivery>> {
     const HEAD: &str = "SELECT d.id, d.event_id, o.event_type, o.data, o.at, d.attempts, d.next_attempt_at \
                         FROM webhook_deliveries d JOIN outbox o ON o.id = d.event_id \
-                        WHERE d.webhook_id = $1 AND d.status = 'PENDING' ORDER BY d.event_id LIMIT 1";
+                        WHERE d.webhook_id = $1 AND d.status = 'PENDING' ORDER BY d.event_id LIMIT $2";
     const LEASE: &str = "UPDATE webhook_deliveries SET next_attempt_at = $3 \
                          WHERE id = $1 AND status = 'PENDING' AND next_attempt_at = $2 AND next_attempt_at <= $4";
-    let Some(row) = sqlx::query(HEAD)
+    let rows = sqlx::query(HEAD)
         .bind(webhook)
-        .fetch_optional(&mut *conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let next: i64 = row.try_get("next_attempt_at")?;
-    if next > now {
-        return Ok(None);
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut leased = Vec::with_capacity(rows.len());
+    for row in rows {
+        let next: i64 = row.try_get("next_attempt_at")?;
+        if next > now {
+            break;
+        }
+        let id: i64 = row.try_get("id")?;
+        let taken = sqlx::query(LEASE)
+            .bind(id)
+            .bind(next)
+            .bind(lease_until)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        if taken.rows_affected() != 1 {
+            break;
+        }
+        leased.push(DueDelivery {
+            id,
+            event_id: row.try_get("event_id")?,
+            event_type: row.try_get("event_type")?,
+            data: row.try_get("data")?,
+            at: row.try_get("at")?,
+            attempts: row.try_get("attempts")?,
+        });
     }
-    let id: i64 = row.try_get("id")?;
-    let leased = sqlx::query(LEASE)
-        .bind(id)
-        .bind(next)
+    Ok(leased)
+}
+
+/// Gives back a lease not used (the delivery was not attempted): due again at `now`, unless
+/// the lease ran out and another instance took it meanwhile.
+pub async fn release_lease(
+    conn: &mut AnyConnection,
+    delivery: i64,
+    lease_until: i64,
+    now: i64,
+) -> StoreResult<()> {
+    const SQL: &str = "UPDATE webhook_deliveries SET next_attempt_at = $3 \
+                       WHERE id = $1 AND status = 'PENDING' AND next_attempt_at = $2";
+    sqlx::query(SQL)
+        .bind(delivery)
         .bind(lease_until)
         .bind(now)
         .execute(conn)
         .await?;
-    if leased.rows_affected() != 1 {
-        return Ok(None);
-    }
-    Ok(Some(DueDelivery {
-        id,
-        event_id: row.try_get("event_id")?,
-        event_type: row.try_get("event_type")?,
-        data: row.try_get("data")?,
-        at: row.try_get("at")?,
-        attempts: row.try_get("attempts")?,
-    }))
+    Ok(())
 }
 
 /// Records an attempt's outcome: delivered, failed with a retry at `retry_at`, or dead.

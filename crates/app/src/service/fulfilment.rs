@@ -151,6 +151,13 @@ async fn advance(
 ) -> ApiResult<()> {
     let client = scope.client;
     let at = now_micros();
+    let allocations = fulfilment::shipment_allocations(conn, client, shipment.id).await?;
+    if matches!(to, ShipmentStatus::Shipped | ShipmentStatus::Rto) {
+        // Its stock keys before the shipment's row, in the global order (see
+        // `stock::lock_keys`), as a cancellation takes them.
+        let keys: Vec<StockKey> = allocations.iter().map(|a| key(client, a)).collect();
+        oms_store::stock::lock_keys(&mut *conn, keys).await?;
+    }
     if !fulfilment::set_status(
         conn,
         shipment.id,
@@ -167,7 +174,6 @@ async fn advance(
             shipment.id
         )));
     }
-    let allocations = fulfilment::shipment_allocations(conn, client, shipment.id).await?;
     let reference = format!("shipment:{}", shipment.id);
     let entry = LedgerEntry {
         reference: &reference,
@@ -464,6 +470,17 @@ pub async fn cancel_in(
         actor: &scope.actor,
         at,
     };
+    // Every stock key first, in the global order, before any shipment or line is locked
+    // (see `stock::lock_keys`): an allocation pass locks keys before lines too.
+    let mut keys = Vec::new();
+    for (_, _, _, unpicked, takes) in &plans {
+        for (allocation, take) in unpicked.iter().zip(takes) {
+            if *take > 0 {
+                keys.push(key(scope.client, allocation));
+            }
+        }
+    }
+    oms_store::stock::lock_keys(&mut *conn, keys).await?;
     // Claim every shipment this cancellation takes units from while it is still RELEASED:
     // the claim locks it (PostgreSQL), so a WMS pick either lands first — and the claim
     // finds it picked, 409 — or waits for this transaction.

@@ -11,7 +11,7 @@ use oms_domain::inward::{
 use oms_domain::masters::PartnerKind;
 use oms_domain::validation::{FieldError, Problems};
 use oms_store::inward::{self, InwardLineRow, InwardOrderRow};
-use oms_store::stock::{LedgerEntry, StockKey};
+use oms_store::stock::{self, LedgerEntry, StockKey};
 use oms_store::{ClientId, Conn as AnyConnection, Store, StoreError, partners, skus, warehouses};
 
 use crate::auth::Scope;
@@ -334,6 +334,12 @@ pub async fn receive(
         actor: &scope.actor,
         at,
     };
+    // Every key first, in the global order (see `stock::lock_keys`).
+    let keys: Vec<StockKey> = plan
+        .iter()
+        .map(|(line, _)| key(scope.client, &view.order, line))
+        .collect();
+    stock::lock_keys(tx.conn(), keys).await?;
     let mut changes = StockChanges::new();
     for (line, qty) in plan {
         if !inward::receive(tx.conn(), line.id, qty, excess_allowed).await? {
@@ -418,6 +424,11 @@ pub async fn quality_check(
         actor: &scope.actor,
         at,
     };
+    let keys: Vec<StockKey> = plan
+        .iter()
+        .map(|(line, ..)| key(scope.client, &view.order, line))
+        .collect();
+    stock::lock_keys(tx.conn(), keys).await?;
     let mut changes = StockChanges::new();
     for (line, pass, fail, lost, reason) in plan {
         if !inward::quality_check(tx.conn(), line.id, pass, fail, lost).await? {
