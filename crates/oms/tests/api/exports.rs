@@ -5,7 +5,7 @@ use oms_app::Limits;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, inventory};
+use crate::helpers::{TestApp, announce_body, answer_body, assert_error, inventory};
 use crate::on_both_backends;
 use crate::orders::{BLR, b2c, shop, stock};
 
@@ -24,6 +24,18 @@ fn parse_csv(bytes: &[u8]) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// No cell of an export starts with what a spreadsheet would run as a formula.
+fn assert_no_formula_cells(rows: &[Vec<String>]) {
+    for (r, row) in rows.iter().enumerate() {
+        for cell in row {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r', '\n']),
+                "row {r}: {cell:?} would be read as a formula"
+            );
+        }
+    }
+}
+
 async fn exports_keep_formulas_as_text_and_show_only_the_clients_rows(app: &TestApp) {
     let acme = shop(app).await;
     stock(app, &acme, "BLR1", "TEE", 5).await;
@@ -36,6 +48,7 @@ async fn exports_keep_formulas_as_text_and_show_only_the_clients_rows(app: &Test
     );
     hostile["ship_to"]["name"] = json!("=HYPERLINK(\"http://evil.example\",\"click\")");
     hostile["ship_to"]["email"] = json!("-2+3@x.in");
+    hostile["ship_to"]["address"] = json!("@SUM(1+1)|' /C calc'!A0");
     let (status, body) = app.post("/api/v1/orders", &acme.integration, hostile).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, _) = app
@@ -78,6 +91,7 @@ async fn exports_keep_formulas_as_text_and_show_only_the_clients_rows(app: &Test
     assert_eq!(rows[0][0], "order_code");
     let codes: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
     assert_eq!(codes, ["MYN-2", "MYN-1"], "newest first, acme's only");
+    assert_no_formula_cells(&rows);
     let first = &rows[2];
     assert_eq!(first[6], "'=HYPERLINK(\"http://evil.example\",\"click\")");
     assert_eq!(first[7], "'+91 98450 12345");
@@ -109,6 +123,7 @@ async fn exports_keep_formulas_as_text_and_show_only_the_clients_rows(app: &Test
     assert_eq!(status, StatusCode::OK);
     let rows = parse_csv(&bytes);
     assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_no_formula_cells(&rows);
     let tee = inventory(app, &acme.support, "TEE", "BLR1").await;
     let expected: Vec<String> = [
         "qc_pending",
@@ -148,64 +163,6 @@ async fn shop_of(app: &TestApp, code: &str) -> String {
     )
     .await;
     keys.integration
-}
-
-/// Sends only the head of a POST announcing `length` body bytes, and reads the answer
-/// (head and body): the server must answer without waiting for the body forever.
-async fn announce_body(
-    app: &TestApp,
-    path: &str,
-    token: &str,
-    kind: &str,
-    length: usize,
-) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let address = app.base.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(address)
-        .await
-        .expect("connect");
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: {kind}\r\nContent-Length: {length}\r\n\r\n"
-    );
-    stream.write_all(head.as_bytes()).await.expect("write head");
-    let mut answer = Vec::new();
-    let mut buffer = [0u8; 4096];
-    let read = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        loop {
-            let n = stream.read(&mut buffer).await.expect("read");
-            answer.extend_from_slice(&buffer[..n]);
-            if n == 0 || answer_is_whole(&answer) {
-                break;
-            }
-        }
-    })
-    .await;
-    assert!(
-        read.is_ok(),
-        "the server waited for a body it should refuse"
-    );
-    String::from_utf8_lossy(&answer).into_owned()
-}
-
-/// Whether `answer` holds a whole HTTP response: the head and `Content-Length` body bytes.
-fn answer_is_whole(answer: &[u8]) -> bool {
-    let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(&answer[..end]).to_lowercase();
-    let length = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    answer.len() >= end + 4 + length
-}
-
-/// The JSON body of a raw HTTP answer.
-fn answer_body(answer: &str) -> Value {
-    let (_, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
-    serde_json::from_str(body).unwrap_or(Value::Null)
 }
 
 async fn a_stalled_request_is_answered_408_and_changes_nothing(app: &TestApp) {

@@ -338,3 +338,73 @@ pub async fn inventory(app: &TestApp, token: &str, sku: &str, warehouse: &str) -
         .cloned()
         .unwrap_or(Value::Null)
 }
+
+/// Sends only the head of a POST announcing `length` body bytes, and reads the answer
+/// (head and body): the server must answer without waiting for the body forever.
+pub async fn announce_body(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    kind: &str,
+    length: usize,
+) -> String {
+    announce_body_with(app, "POST", path, token, kind, length).await
+}
+
+/// [`announce_body`] with any method.
+pub async fn announce_body_with(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: &str,
+    kind: &str,
+    length: usize,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: {kind}\r\nContent-Length: {length}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let n = stream.read(&mut buffer).await.expect("read");
+            answer.extend_from_slice(&buffer[..n]);
+            if n == 0 || answer_is_whole(&answer) {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the server waited for a body it should refuse"
+    );
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Whether `answer` holds a whole HTTP response: the head and `Content-Length` body bytes.
+fn answer_is_whole(answer: &[u8]) -> bool {
+    let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&answer[..end]).to_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    answer.len() >= end + 4 + length
+}
+
+/// The JSON body of a raw HTTP answer.
+pub fn answer_body(answer: &str) -> Value {
+    let (_, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    serde_json::from_str(body).unwrap_or(Value::Null)
+}

@@ -8,12 +8,103 @@ use std::collections::BTreeMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, ClientKeys, TestApp};
+use crate::helpers::{ADMIN_TOKEN, ClientKeys, TestApp, announce_body_with, answer_body};
 use crate::on_both_backends;
 use crate::orders::{BLR, b2c};
 use crate::panel::{Panel, panel_user};
 
-on_both_backends!(every_route_refuses_other_tenants_and_missing_permissions);
+on_both_backends!(
+    every_route_refuses_other_tenants_and_missing_permissions,
+    every_route_with_a_body_refuses_oversized_and_stalled_bodies,
+);
+
+/// Every (method, path) of the OpenAPI document, read at run time so a new route is covered,
+/// and whether it takes a request body.
+fn api_routes() -> Vec<(Method, String, bool)> {
+    let doc = serde_json::to_value(oms_app::api::openapi()).expect("OpenAPI as JSON");
+    let mut routes = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (name, method) in [
+            ("get", Method::GET),
+            ("put", Method::PUT),
+            ("post", Method::POST),
+            ("delete", Method::DELETE),
+            ("patch", Method::PATCH),
+        ] {
+            if let Some(operation) = item.get(name) {
+                let body = operation.get("requestBody").is_some() || path.contains("{kind}");
+                routes.push((method, path.clone(), body));
+            }
+        }
+    }
+    routes
+}
+
+/// Every route that takes a body, called by a caller it admits: a body announced over the
+/// limit is refused with 413 from its length alone, and a body that never comes is answered
+/// 408 once the request timeout passes — both in the JSON error shape, nothing written.
+async fn every_route_with_a_body_refuses_oversized_and_stalled_bodies(app: &TestApp) {
+    let limits = oms_app::Limits {
+        request_timeout: std::time::Duration::from_secs(1),
+        json_body_bytes_max: 4096,
+        upload_bytes_max: 8192,
+        ..oms_app::Limits::default()
+    };
+    let quick = TestApp::start_with(app.db, limits.clone()).await;
+    let (keys, a) = tenant(&quick, "alpha", "ZA").await;
+    let before = snapshot(&quick, &keys).await;
+    let mut swept = 0;
+    for (method, template, takes_body) in api_routes() {
+        // A route without a body does not read one: it answers whatever is announced.
+        if !takes_body || method == Method::GET {
+            continue;
+        }
+        let kinds: Vec<Option<&str>> = if template.contains("{kind}") {
+            UPLOAD_KINDS.iter().copied().map(Some).collect()
+        } else {
+            vec![None]
+        };
+        for kind in kinds {
+            let path = fill(&template, &a, kind).expect("filled");
+            let token = if need(&method, &template, kind) == Need::Operator {
+                ADMIN_TOKEN
+            } else {
+                keys.admin.as_str()
+            };
+            let (content_type, limit) = if kind.is_some() {
+                ("text/csv", limits.upload_bytes_max)
+            } else {
+                ("application/json", limits.json_body_bytes_max)
+            };
+            let over = announce_body_with(
+                &quick,
+                method.as_str(),
+                &path,
+                token,
+                content_type,
+                limit + 1,
+            )
+            .await;
+            assert!(over.starts_with("HTTP/1.1 413"), "{method} {path}: {over}");
+            assert_eq!(answer_body(&over)["error"]["code"], "payload_too_large");
+            let stalled =
+                announce_body_with(&quick, method.as_str(), &path, token, content_type, 10).await;
+            assert!(
+                stalled.starts_with("HTTP/1.1 408"),
+                "{method} {path}: {stalled}"
+            );
+            assert_eq!(answer_body(&stalled)["error"]["code"], "request_timeout");
+            swept += 1;
+        }
+    }
+    assert!(swept >= 25, "only {swept} routes take a body");
+    assert_eq!(
+        before,
+        snapshot(&quick, &keys).await,
+        "refused requests wrote nothing"
+    );
+    quick.assert_invariants().await;
+}
 
 const UPLOAD_KINDS: [&str; 7] = [
     "skus",
@@ -603,29 +694,16 @@ async fn every_route_refuses_other_tenants_and_missing_permissions(app: &TestApp
         c("revoked key", Some(&revoked.admin), None, None, None, true),
     ];
 
-    // Every (method, path) of the OpenAPI document.
-    let doc = serde_json::to_value(oms_app::api::openapi()).expect("OpenAPI as JSON");
     let mut routes: Vec<(Method, String, Option<&str>)> = Vec::new();
-    for (path, item) in doc["paths"].as_object().expect("paths") {
-        for (name, method) in [
-            ("get", Method::GET),
-            ("put", Method::PUT),
-            ("post", Method::POST),
-            ("delete", Method::DELETE),
-            ("patch", Method::PATCH),
-        ] {
-            if item.get(name).is_none() {
-                continue;
+    for (method, path, _) in api_routes() {
+        if path.contains("{kind}") {
+            for kind in UPLOAD_KINDS {
+                routes.push((method.clone(), path.clone(), Some(kind)));
             }
-            if path.contains("{kind}") {
-                for kind in UPLOAD_KINDS {
-                    routes.push((method.clone(), path.clone(), Some(kind)));
-                }
-            } else {
-                routes.push((method.clone(), path.clone(), None));
-            }
-            fill(path, &a, Some("skus")).unwrap_or_else(|e| panic!("uncovered route: {e}"));
+        } else {
+            routes.push((method.clone(), path.clone(), None));
         }
+        fill(&path, &a, Some("skus")).unwrap_or_else(|e| panic!("uncovered route: {e}"));
     }
     let route_templates: std::collections::BTreeSet<_> = routes
         .iter()
