@@ -229,14 +229,33 @@ pub async fn lock_keys(
     conn: &mut AnyConnection,
     keys: impl IntoIterator<Item = StockKey>,
 ) -> StoreResult<()> {
+    // Locks per statement: a batch's thousands of keys cost a few round trips, not one each.
+    const LOCKS_PER_STATEMENT: usize = 1_000;
     // PostgreSQL only: SQLite has no advisory locks and needs none.
-    const SQL: &str = "SELECT pg_advisory_xact_lock($1) AS locked";
     if conn.backend_name().eq_ignore_ascii_case("sqlite") {
         return Ok(());
     }
-    let ids: std::collections::BTreeSet<i64> = keys.into_iter().map(lock_id).collect();
-    for id in ids {
-        sqlx::query(SQL).bind(id).execute(&mut *conn).await?;
+    let ids: Vec<i64> = keys
+        .into_iter()
+        .map(lock_id)
+        .collect::<std::collections::BTreeSet<i64>>()
+        .into_iter()
+        .collect();
+    for chunk in ids.chunks(LOCKS_PER_STATEMENT) {
+        // The sorted subquery feeds the locks one row at a time, in ascending order.
+        let values = (1..=chunk.len())
+            .map(|n| format!("(${n}::bigint)"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT pg_advisory_xact_lock(id) AS locked FROM \
+             (SELECT id FROM (VALUES {values}) AS v(id) ORDER BY id OFFSET 0) AS ordered"
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *conn).await?;
     }
     Ok(())
 }
