@@ -1,10 +1,11 @@
-//! Model-based test of the service layer (issue #8). Random operation sequences — orders of
-//! every fulfilment type over a few contended SKUs, inward orders with GRN and QC, lost and
-//! found, pool movements, absolute counts, allocation passes of all three kinds, seller
-//! cancellations, WMS status updates up to delivery or RTO — run against the real OMS over
-//! HTTP and against a plain in-memory model of DESIGN.md §4–§5 written here. After every
-//! step the OMS's balances, the touched orders (lines, status, shipments with their pools)
-//! and `oms check` must agree with the model.
+//! Model-based test of the service layer (issue #8). Random operation sequences — B2C
+//! orders of every fulfilment type over a few contended SKUs, B2B sales orders, stock
+//! transfers and RTO orders drawing bad stock, inward orders with GRN and QC, restocks,
+//! lost and found, pool movements, absolute counts, allocation passes of all three kinds,
+//! seller cancellations, WMS status updates up to delivery or RTO — run against the real
+//! OMS over HTTP and against a plain in-memory model of DESIGN.md §4–§5 written here. After
+//! every step the OMS's balances, the touched orders (lines, status, shipments with their
+//! pools) and `oms check` must agree with the model.
 //!
 //! The server runs without its background workers, so allocation happens only at the steps
 //! that ask for it, and the model mirrors the documented allocation rules exactly (two
@@ -14,7 +15,8 @@
 //! - long form: `OMS_MODEL_CASES=500 ./scripts/test -E 'test(/model::/)'` (`OMS_MODEL_STEPS`
 //!   sets the steps per sequence);
 //! - replay: a failure prints its seed; `OMS_MODEL_SEED=<seed> ./scripts/test -E
-//!   'test(/model::.*sqlite/)'` runs that one sequence again, step for step.
+//!   'test(/model::.*sqlite/)'` runs that one sequence again, step for step, and
+//!   `OMS_MODEL_TRACE=1` prints each operation with the OMS's answer.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -34,8 +36,10 @@ const BASE_SEED: u64 = 0x0005_eed0_0000;
 const SKUS: [&str; 4] = ["S1", "S2", "S3", "S4"];
 /// Zipf-ish: S1 is asked for eight times as often as S4, so stock is contended.
 const SKU_WEIGHTS: [u64; 4] = [8, 4, 2, 1];
-/// `AMZ` orders draw pool `MKT` before `COMMON`; `WEB` orders draw `COMMON` only.
-const CHANNELS: [&str; 2] = ["AMZ", "WEB"];
+/// `AMZ` orders draw pool `MKT` before `COMMON`; `WEB` and `B2B` orders draw `COMMON`
+/// only. B2C orders come from the first two.
+const CHANNELS: [&str; 3] = ["AMZ", "WEB", "B2B"];
+const B2C_CHANNELS: usize = 2;
 const POOL: &str = "MKT";
 const COMMON: &str = "COMMON";
 const WAREHOUSE_PINCODES: [u64; 2] = [560_001, 110_001];
@@ -98,12 +102,40 @@ enum Fulfilment {
     SingleShipmentPartial,
 }
 
+const FULFILMENTS: [Fulfilment; 3] = [
+    Fulfilment::BlockComplete,
+    Fulfilment::MultiShipmentPartial,
+    Fulfilment::SingleShipmentPartial,
+];
+
 impl Fulfilment {
     fn code(self) -> &'static str {
         match self {
             Fulfilment::BlockComplete => "BLOCK_COMPLETE",
             Fulfilment::MultiShipmentPartial => "MULTI_SHIPMENT_PARTIAL",
             Fulfilment::SingleShipmentPartial => "SINGLE_SHIPMENT_PARTIAL",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    B2c,
+    /// A B2B sales order: ships from the warehouse it names.
+    So,
+    /// A stock transfer: ships from its warehouse to its destination's inward.
+    St,
+    /// Return to a supplier: draws bad stock (`stock: BAD`) at its warehouse.
+    Rto,
+}
+
+impl Kind {
+    fn code(self) -> &'static str {
+        match self {
+            Kind::B2c => "B2C",
+            Kind::So => "SO",
+            Kind::St => "ST",
+            Kind::Rto => "RTO",
         }
     }
 }
@@ -155,7 +187,10 @@ struct PoolStock {
 #[derive(Debug, Clone, Default)]
 struct Balance {
     qc_pending: i64,
+    /// Bad units not reserved, per reason.
     bad: BTreeMap<String, i64>,
+    /// Bad units reserved by RTO orders, per reason (not shown by `GET /inventory`).
+    allocated_bad: BTreeMap<String, i64>,
     lost: i64,
     shipped: i64,
     pools: BTreeMap<String, PoolStock>,
@@ -174,6 +209,39 @@ impl Balance {
         self.pools.values().map(|p| p.qty).sum()
     }
 
+    /// Units an order may still take from `bucket`: a pool's available units, or the
+    /// unreserved bad units of `BAD:<reason>`.
+    fn allocatable(&self, bucket: &str) -> i64 {
+        match bucket.strip_prefix("BAD:") {
+            Some(reason) => self.bad.get(reason).copied().unwrap_or(0),
+            None => self.available(bucket),
+        }
+    }
+
+    /// Binds (`units` > 0) or frees (`units` < 0) units of `bucket`.
+    fn reserve(&mut self, bucket: &str, units: i64) {
+        match bucket.strip_prefix("BAD:") {
+            Some(reason) => {
+                *self.bad.entry(reason.to_owned()).or_default() -= units;
+                *self.allocated_bad.entry(reason.to_owned()).or_default() += units;
+            }
+            None => self.pool(bucket).allocated += units,
+        }
+    }
+
+    /// Bound units of `bucket` leave the warehouse.
+    fn ship(&mut self, bucket: &str, units: i64) {
+        match bucket.strip_prefix("BAD:") {
+            Some(reason) => *self.allocated_bad.entry(reason.to_owned()).or_default() -= units,
+            None => {
+                let pool = self.pool(bucket);
+                pool.allocated -= units;
+                pool.qty -= units;
+            }
+        }
+        self.shipped += units;
+    }
+
     fn allocated(&self) -> i64 {
         self.pools.values().map(|p| p.allocated).sum()
     }
@@ -190,6 +258,7 @@ impl Balance {
         json!({
             "warehouse": warehouse, "sku": sku, "qc_pending": self.qc_pending,
             "good": self.good(), "bad": self.bad.values().sum::<i64>(), "bad_by_reason": bad,
+            "allocated_bad": self.allocated_bad.values().sum::<i64>(),
             "lost": self.lost, "shipped": self.shipped, "allocated": self.allocated(),
             "available": self.good() - self.allocated(), "pools": pools,
         })
@@ -214,6 +283,9 @@ impl Line {
 /// A new B2C order as generated.
 #[derive(Debug, Clone)]
 struct OrderSpec {
+    kind: Kind,
+    /// A stock transfer's destination warehouse.
+    destination: Option<usize>,
     channel: usize,
     fulfilment: Fulfilment,
     auto_retry: bool,
@@ -269,6 +341,34 @@ struct Inward {
     code: String,
     warehouse: usize,
     lines: Vec<InwardLine>,
+    /// No more GRN or QC (409): a transfer's transit order once the transfer came back.
+    closed: bool,
+}
+
+impl Inward {
+    /// The OMS's own inward orders: `units` per SKU, all received when `received` is 1
+    /// (an RTO), none when 0 (a transfer in transit).
+    fn expected(
+        code: &str,
+        warehouse: usize,
+        units: &BTreeMap<usize, i64>,
+        received: i64,
+    ) -> Inward {
+        Inward {
+            code: code.to_owned(),
+            warehouse,
+            lines: units
+                .iter()
+                .map(|(sku, qty)| InwardLine {
+                    sku: *sku,
+                    ordered: *qty,
+                    received: qty * received,
+                    checked: 0,
+                })
+                .collect(),
+            closed: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -293,6 +393,10 @@ struct Model {
     allocation_seq: u64,
     /// Every unit any pass bound, for the run's tally.
     units_allocated: i64,
+    /// Of those, bad units bound to RTO orders.
+    bad_units_allocated: i64,
+    /// Units of stock transfers received at their destination.
+    transfer_units_received: i64,
 }
 
 /// What an operation is expected to answer, and which orders it changes.
@@ -359,18 +463,23 @@ impl Model {
         self.stock.entry((warehouse, sku)).or_default()
     }
 
-    fn available(&self, warehouse: usize, sku: usize, pool: &str) -> i64 {
-        self.stock
-            .get(&(warehouse, sku))
-            .map_or(0, |b| b.available(pool))
-    }
-
-    fn pools_of(channel: usize) -> &'static [&'static str] {
-        if CHANNELS[channel] == "AMZ" {
+    /// The buckets an order draws, in order: its channel's pools then `COMMON`, or for an
+    /// RTO order the bad reasons in name order.
+    fn buckets_of(order: &OrderSpec) -> Vec<String> {
+        let names: &[&str] = if order.kind == Kind::Rto {
+            &["BAD:DAMAGED", "BAD:EXPIRED"]
+        } else if CHANNELS[order.channel] == "AMZ" {
             &[POOL, COMMON]
         } else {
             &[COMMON]
-        }
+        };
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    fn allocatable(&self, warehouse: usize, sku: usize, bucket: &str) -> i64 {
+        self.stock
+            .get(&(warehouse, sku))
+            .map_or(0, |b| b.allocatable(bucket))
     }
 
     /// DESIGN.md §5's status from the lines and the shipments that left.
@@ -453,7 +562,7 @@ impl Model {
     fn allocate_order(&mut self, o: usize) -> i64 {
         let order = self.orders[o].spec.clone();
         let order_lines = self.orders[o].lines.clone();
-        let pools = Self::pools_of(order.channel);
+        let pools = Self::buckets_of(&order);
         // Slots: the open lines grouped by SKU, in the order each SKU first appears.
         let mut slots: Vec<(usize, Vec<usize>, i64)> = Vec::new();
         for (index, line) in order_lines.iter().enumerate() {
@@ -502,7 +611,7 @@ impl Model {
                 for w in &warehouses {
                     per[*w] = pools
                         .iter()
-                        .map(|p| self.available(*w, *sku, p).max(0))
+                        .map(|p| self.allocatable(*w, *sku, p).max(0))
                         .sum();
                 }
                 per
@@ -610,7 +719,7 @@ impl Model {
                 }
                 let mut cells: Vec<(&str, i64)> = pools
                     .iter()
-                    .map(|p| (*p, self.available(*w, *sku, p)))
+                    .map(|p| (p.as_str(), self.allocatable(*w, *sku, p)))
                     .filter(|(_, q)| *q > 0)
                     .collect();
                 let mut cell = 0;
@@ -623,7 +732,10 @@ impl Model {
                         let t = need.min(units);
                         cells[cell].1 -= t;
                         need -= t;
-                        self.balance(*w, *sku).pool(pool).allocated += t;
+                        self.balance(*w, *sku).reserve(pool, t);
+                        if pool.starts_with("BAD:") {
+                            self.bad_units_allocated += t;
+                        }
                         self.orders[o].lines[*line].allocated += t;
                         self.allocation_seq += 1;
                         allocations.push(Allocation {
@@ -745,7 +857,7 @@ impl Model {
                 let pool = allocation.pool.clone();
                 touched_shipments.insert(s);
                 let sku = self.orders[order].lines[line].sku;
-                self.balance(warehouse, sku).pool(&pool).allocated -= take;
+                self.balance(warehouse, sku).reserve(&pool, -take);
                 let line = &mut self.orders[order].lines[line];
                 line.allocated -= take;
                 line.cancelled += take;
@@ -773,49 +885,53 @@ impl Model {
         if to.required_before() != Some(current) {
             return Expect::refused(StatusCode::CONFLICT);
         }
-        self.shipments[s].status = to;
         let shipment = self.shipments[s].clone();
+        let id = shipment
+            .id
+            .expect("shipment ids are learnt after each step");
+        let spec = self.orders[order].spec.clone();
+        // What the shipment carries, per SKU in id order.
+        let mut carried: BTreeMap<usize, i64> = BTreeMap::new();
+        for a in &shipment.allocations {
+            *carried
+                .entry(self.orders[order].lines[a.line].sku)
+                .or_default() += a.qty;
+        }
+        let transit = format!("TRANSIT-S{id}");
         match to {
             Status::Shipped => {
                 for a in &shipment.allocations {
                     let sku = self.orders[order].lines[a.line].sku;
-                    let balance = self.balance(shipment.warehouse, sku);
-                    let pool = balance.pool(&a.pool);
-                    pool.allocated -= a.qty;
-                    pool.qty -= a.qty;
-                    balance.shipped += a.qty;
+                    self.balance(shipment.warehouse, sku).ship(&a.pool, a.qty);
                     let line = &mut self.orders[order].lines[a.line];
                     line.allocated -= a.qty;
                     line.shipped += a.qty;
                 }
+                if let (Kind::St, Some(destination)) = (spec.kind, spec.destination) {
+                    self.inwards
+                        .push(Inward::expected(&transit, destination, &carried, 0));
+                }
             }
             Status::Rto => {
-                // Back for QC: an inward order received at once, per SKU in id order.
-                let mut carried: BTreeMap<usize, i64> = BTreeMap::new();
-                for a in &shipment.allocations {
-                    *carried
-                        .entry(self.orders[order].lines[a.line].sku)
-                        .or_default() += a.qty;
+                // A transfer that comes back never arrives: its transit inward closes,
+                // unless the destination received some of it already (then 409).
+                if let Some(inward) = self.inwards.iter_mut().find(|i| i.code == transit) {
+                    if inward.lines.iter().any(|l| l.received > 0) {
+                        return Expect::refused(StatusCode::CONFLICT);
+                    }
+                    inward.closed = true;
                 }
+                // Back for QC: an inward order received at once.
                 for (sku, qty) in &carried {
                     self.balance(shipment.warehouse, *sku).qc_pending += qty;
                 }
-                self.inwards.push(Inward {
-                    code: format!("RTO-S{}", shipment.id.expect("a known shipment")),
-                    warehouse: shipment.warehouse,
-                    lines: carried
-                        .into_iter()
-                        .map(|(sku, qty)| InwardLine {
-                            sku,
-                            ordered: qty,
-                            received: qty,
-                            checked: 0,
-                        })
-                        .collect(),
-                });
+                let code = format!("RTO-S{id}");
+                let returned = Inward::expected(&code, shipment.warehouse, &carried, 1);
+                self.inwards.push(returned);
             }
             _ => {}
         }
+        self.shipments[s].status = to;
         Expect::ok([order])
     }
 }
@@ -834,11 +950,13 @@ enum Op {
         warehouse: usize,
         lines: Vec<(usize, i64)>,
     },
-    /// Stock that arrives whole: a PO, its GRN and a QC passing every unit.
+    /// Stock that arrives whole: a PO, its GRN and a QC passing every unit but `fail`.
     Restock {
         warehouse: usize,
         sku: usize,
         qty: i64,
+        fail: i64,
+        reason: &'static str,
     },
     Grn {
         inward: usize,
@@ -929,13 +1047,13 @@ fn some_of(rng: &mut Rng, units: i64) -> i64 {
 fn inward_line(
     rng: &mut Rng,
     model: &Model,
-    units: impl Fn(&InwardLine) -> i64,
+    units: impl Fn(&Inward, &InwardLine) -> i64,
 ) -> Option<(usize, usize, i64)> {
     let mut found = Vec::new();
     for (i, inward) in model.inwards.iter().enumerate() {
         for (l, line) in inward.lines.iter().enumerate() {
-            if units(line) > 0 {
-                found.push((i, l, units(line)));
+            if units(inward, line) > 0 {
+                found.push((i, l, units(inward, line)));
             }
         }
     }
@@ -955,7 +1073,7 @@ fn portion(rng: &mut Rng, units: i64, over_percent: u64) -> i64 {
 
 /// Draws the next operation from what the model holds now.
 fn generate(rng: &mut Rng, model: &Model) -> Op {
-    const WEIGHTS: [u64; 16] = [12, 2, 5, 7, 9, 4, 2, 6, 4, 3, 5, 5, 6, 3, 16, 6];
+    const WEIGHTS: [u64; 17] = [12, 2, 5, 7, 9, 4, 2, 6, 4, 3, 5, 5, 6, 3, 16, 6, 7];
     loop {
         let op = match rng.weighted(&WEIGHTS) {
             0 => {
@@ -963,12 +1081,10 @@ fn generate(rng: &mut Rng, model: &Model) -> Op {
                     .map(|_| (zipf_sku(rng), rng.range(1, 4)))
                     .collect();
                 Op::CreateOrder(OrderSpec {
-                    channel: rng.below(CHANNELS.len()),
-                    fulfilment: rng.pick(&[
-                        Fulfilment::BlockComplete,
-                        Fulfilment::MultiShipmentPartial,
-                        Fulfilment::SingleShipmentPartial,
-                    ]),
+                    kind: Kind::B2c,
+                    destination: None,
+                    channel: rng.below(B2C_CHANNELS),
+                    fulfilment: rng.pick(&FULFILMENTS),
                     auto_retry: rng.chance(80),
                     dispatch_by: rng.chance(80).then(|| rng.range(0, 5)),
                     priority: rng.range(0, 2),
@@ -989,8 +1105,18 @@ fn generate(rng: &mut Rng, model: &Model) -> Op {
                     .collect(),
             },
             3 => {
-                let Some((inward, line, left)) =
-                    inward_line(rng, model, |l| l.ordered - l.received)
+                // Half the time a transfer in transit, when one is, so that transfers
+                // arrive and returns of received transfers are refused.
+                let transit = rng.chance(50);
+                let receivable = |i: &Inward, l: &InwardLine| {
+                    if transit && !i.code.starts_with("TRANSIT-") {
+                        0
+                    } else {
+                        l.ordered - l.received
+                    }
+                };
+                let Some((inward, line, left)) = inward_line(rng, model, receivable)
+                    .or_else(|| inward_line(rng, model, |_, l| l.ordered - l.received))
                 else {
                     continue;
                 };
@@ -1000,7 +1126,7 @@ fn generate(rng: &mut Rng, model: &Model) -> Op {
             }
             4 => {
                 let Some((inward, line, pending)) =
-                    inward_line(rng, model, |l| l.received - l.checked)
+                    inward_line(rng, model, |_, l| l.received - l.checked)
                 else {
                     continue;
                 };
@@ -1106,7 +1232,16 @@ fn generate(rng: &mut Rng, model: &Model) -> Op {
                         )
                     })
                     .collect();
-                let shipment = if !live.is_empty() && rng.chance(90) {
+                // Half the time one already on its way, so that shipments reach SHIPPED and
+                // beyond (transfers arrive, returns come back) within a sequence.
+                let moving: Vec<usize> = live
+                    .iter()
+                    .copied()
+                    .filter(|s| model.shipments[*s].status != Status::Released)
+                    .collect();
+                let shipment = if !moving.is_empty() && rng.chance(50) {
+                    rng.pick(&moving)
+                } else if !live.is_empty() && rng.chance(90) {
                     rng.pick(&live)
                 } else {
                     rng.below(model.shipments.len())
@@ -1132,11 +1267,41 @@ fn generate(rng: &mut Rng, model: &Model) -> Op {
                 };
                 Op::UpdateShipment { shipment, to }
             }
-            15 => Op::Restock {
-                warehouse: rng.below(2),
-                sku: zipf_sku(rng),
-                qty: rng.range(1, 12),
-            },
+            16 => {
+                let kind = rng.pick(&[Kind::So, Kind::St, Kind::St, Kind::Rto, Kind::Rto]);
+                // Mostly from a warehouse that holds the stock the kind draws.
+                let (warehouse, sku, units) = if kind == Kind::Rto {
+                    stocked_key(rng, model, |b| b.bad.values().sum())
+                } else {
+                    stocked_key(rng, model, |b| b.good() - b.allocated())
+                };
+                let mut lines = vec![(sku, rng.range(1, units.clamp(1, 4) + 1))];
+                if rng.chance(30) {
+                    lines.push((zipf_sku(rng), rng.range(1, 4)));
+                }
+                Op::CreateOrder(OrderSpec {
+                    kind,
+                    destination: (kind == Kind::St).then_some(1 - warehouse),
+                    channel: B2C_CHANNELS,
+                    fulfilment: rng.pick(&FULFILMENTS),
+                    auto_retry: rng.chance(80),
+                    dispatch_by: rng.chance(50).then(|| rng.range(0, 5)),
+                    priority: rng.range(0, 2),
+                    ship_pincode: 0,
+                    warehouse: Some(warehouse),
+                    lines,
+                })
+            }
+            15 => {
+                let qty = rng.range(1, 12);
+                Op::Restock {
+                    warehouse: rng.below(2),
+                    sku: zipf_sku(rng),
+                    qty,
+                    fail: if rng.chance(25) { rng.range(1, qty) } else { 0 },
+                    reason: rng.pick(&FAIL_REASONS),
+                }
+            }
             _ => continue,
         };
         return op;
@@ -1163,6 +1328,8 @@ struct Run<'a> {
 struct Tally {
     kinds: BTreeMap<&'static str, (u64, u64)>,
     units_allocated: i64,
+    bad_units_allocated: i64,
+    transfer_units_received: i64,
     units_shipped: i64,
 }
 
@@ -1174,6 +1341,8 @@ impl Tally {
             entry.1 += refused;
         }
         self.units_allocated += other.units_allocated;
+        self.bad_units_allocated += other.bad_units_allocated;
+        self.transfer_units_received += other.transfer_units_received;
         self.units_shipped += other.units_shipped;
     }
 }
@@ -1182,8 +1351,12 @@ impl std::fmt::Display for Tally {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} units allocated, {} shipped; accepted/refused:",
-            self.units_allocated, self.units_shipped
+            "{} units allocated ({} of them bad stock to RTO orders), {} shipped, {} received \
+             by stock transfer; accepted/refused:",
+            self.units_allocated,
+            self.bad_units_allocated,
+            self.units_shipped,
+            self.transfer_units_received
         )?;
         for (kind, (accepted, refused)) in &self.kinds {
             write!(f, " {kind} {accepted}/{refused}")?;
@@ -1195,7 +1368,12 @@ impl std::fmt::Display for Tally {
 impl Op {
     fn kind(&self) -> &'static str {
         match self {
-            Op::CreateOrder(_) => "order",
+            Op::CreateOrder(spec) => match spec.kind {
+                Kind::B2c => "order_b2c",
+                Kind::So => "order_so",
+                Kind::St => "order_st",
+                Kind::Rto => "order_rto",
+            },
             Op::Resubmit { .. } => "resubmit",
             Op::CreateInward { .. } => "inward",
             Op::Restock { .. } => "restock",
@@ -1270,12 +1448,17 @@ impl Run<'_> {
             assert!(status.is_success(), "{body}");
         }
         let admin = keys.admin;
-        for channel in CHANNELS {
+        for (index, channel) in CHANNELS.iter().enumerate() {
+            let kind = if index < B2C_CHANNELS {
+                "MARKETPLACE"
+            } else {
+                "B2B"
+            };
             let (status, body) = app
                 .put(
                     &format!("/api/v1/channels/{channel}"),
                     &admin,
-                    json!({"name": channel, "type": "MARKETPLACE"}),
+                    json!({"name": channel, "type": kind}),
                 )
                 .await;
             assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -1331,6 +1514,8 @@ impl Run<'_> {
                 inwards: Vec::new(),
                 allocation_seq: 0,
                 units_allocated: 0,
+                bad_units_allocated: 0,
+                transfer_units_received: 0,
             },
             log,
             tally: Tally::default(),
@@ -1349,6 +1534,8 @@ impl Run<'_> {
                 warehouse,
                 sku,
                 qty,
+                fail,
+                reason,
             } => {
                 let inward = self.model.inwards.len();
                 vec![
@@ -1364,10 +1551,10 @@ impl Run<'_> {
                     Op::Qc {
                         inward,
                         line: 0,
-                        pass: *qty,
-                        fail: 0,
+                        pass: qty - fail,
+                        fail: *fail,
                         lost: 0,
-                        reason: FAIL_REASONS[0],
+                        reason,
                     },
                 ]
             }
@@ -1430,6 +1617,8 @@ impl Run<'_> {
         match op {
             Op::CreateOrder(spec) => {
                 let OrderSpec {
+                    kind,
+                    destination,
                     channel,
                     fulfilment,
                     auto_retry,
@@ -1441,12 +1630,23 @@ impl Run<'_> {
                 } = spec;
                 let code = format!("O{}", m.orders.len() + 1);
                 let mut body = json!({
-                    "order_code": code, "kind": "B2C", "channel": CHANNELS[*channel],
+                    "order_code": code, "kind": kind.code(), "channel": CHANNELS[*channel],
                     "fulfilment_type": fulfilment.code(),
                     "retry": if *auto_retry { "AUTO" } else { "NONE" }, "priority": priority,
-                    "ship_to": {"name": "Model Buyer", "address": "1 Test Road", "pincode": ship_pincode.to_string()},
                     "lines": lines.iter().enumerate().map(|(i, (sku, qty))| json!({"line_id": format!("L{}", i + 1), "sku": SKUS[*sku], "qty": qty})).collect::<Vec<_>>(),
                 });
+                match kind {
+                    Kind::B2c => {
+                        body["ship_to"] = json!({"name": "Model Buyer", "address": "1 Test Road",
+                                                 "pincode": ship_pincode.to_string()});
+                    }
+                    Kind::St => {
+                        let to = destination.expect("a transfer has a destination");
+                        body["destination_warehouse"] = json!(m.warehouses[to]);
+                    }
+                    Kind::Rto => body["stock"] = json!("BAD"),
+                    Kind::So => {}
+                }
                 if let Some(hours) = dispatch_by {
                     body["dispatch_by"] = json!(format!("2026-12-01T{hours:02}:00:00Z"));
                 }
@@ -1495,6 +1695,7 @@ impl Run<'_> {
                             checked: 0,
                         })
                         .collect(),
+                    closed: false,
                 });
                 let body = json!({"order_code": code, "type": "PO", "warehouse": m.warehouses[*warehouse],
                     "lines": lines.iter().map(|(sku, qty)| json!({"sku": SKUS[*sku], "qty": qty})).collect::<Vec<_>>()});
@@ -1505,16 +1706,22 @@ impl Run<'_> {
                 (expect, post("/api/v1/inward-orders", body))
             }
             Op::Grn { inward, line, qty } => {
-                let (code, warehouse) = (
+                let (code, warehouse, closed) = (
                     m.inwards[*inward].code.clone(),
                     m.inwards[*inward].warehouse,
+                    m.inwards[*inward].closed,
                 );
                 let l = &mut m.inwards[*inward].lines[*line];
                 let sku = l.sku;
-                let expect = if l.received + qty > l.ordered {
+                let expect = if closed {
+                    Expect::refused(StatusCode::CONFLICT)
+                } else if l.received + qty > l.ordered {
                     Expect::refused(StatusCode::UNPROCESSABLE_ENTITY)
                 } else {
                     l.received += qty;
+                    if code.starts_with("TRANSIT-") {
+                        m.transfer_units_received += qty;
+                    }
                     m.balance(warehouse, sku).qc_pending += qty;
                     Expect::ok([])
                 };
@@ -1532,14 +1739,17 @@ impl Run<'_> {
                 lost,
                 reason,
             } => {
-                let (code, warehouse) = (
+                let (code, warehouse, closed) = (
                     m.inwards[*inward].code.clone(),
                     m.inwards[*inward].warehouse,
+                    m.inwards[*inward].closed,
                 );
                 let l = &mut m.inwards[*inward].lines[*line];
                 let sku = l.sku;
                 let total = pass + fail + lost;
-                let expect = if l.checked + total > l.received {
+                let expect = if closed {
+                    Expect::refused(StatusCode::CONFLICT)
+                } else if l.checked + total > l.received {
                     Expect::refused(StatusCode::UNPROCESSABLE_ENTITY)
                 } else {
                     l.checked += total;
@@ -1891,6 +2101,8 @@ async fn run_sequence(app: &TestApp, seed: u64, steps: usize, tally: &mut Tally)
     if let Err(discrepancy) = run.compare_all_orders().await {
         fail(app, &run, seed, steps, &discrepancy);
     }
+    run.tally.bad_units_allocated = run.model.bad_units_allocated;
+    run.tally.transfer_units_received = run.model.transfer_units_received;
     tally.add(&run.tally);
     steps
 }
