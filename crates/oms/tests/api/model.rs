@@ -397,6 +397,8 @@ struct Model {
     bad_units_allocated: i64,
     /// Units of stock transfers received at their destination.
     transfer_units_received: i64,
+    /// Returns of transfers the destination had received from, refused.
+    transfer_returns_refused: i64,
 }
 
 /// What an operation is expected to answer, and which orders it changes.
@@ -917,6 +919,7 @@ impl Model {
                 // unless the destination received some of it already (then 409).
                 if let Some(inward) = self.inwards.iter_mut().find(|i| i.code == transit) {
                     if inward.lines.iter().any(|l| l.received > 0) {
+                        self.transfer_returns_refused += 1;
                         return Expect::refused(StatusCode::CONFLICT);
                     }
                     inward.closed = true;
@@ -1330,6 +1333,7 @@ struct Tally {
     units_allocated: i64,
     bad_units_allocated: i64,
     transfer_units_received: i64,
+    transfer_returns_refused: i64,
     units_shipped: i64,
 }
 
@@ -1343,6 +1347,7 @@ impl Tally {
         self.units_allocated += other.units_allocated;
         self.bad_units_allocated += other.bad_units_allocated;
         self.transfer_units_received += other.transfer_units_received;
+        self.transfer_returns_refused += other.transfer_returns_refused;
         self.units_shipped += other.units_shipped;
     }
 }
@@ -1352,11 +1357,12 @@ impl std::fmt::Display for Tally {
         write!(
             f,
             "{} units allocated ({} of them bad stock to RTO orders), {} shipped, {} received \
-             by stock transfer; accepted/refused:",
+             by stock transfer, {} returns of received transfers refused; accepted/refused:",
             self.units_allocated,
             self.bad_units_allocated,
             self.units_shipped,
-            self.transfer_units_received
+            self.transfer_units_received,
+            self.transfer_returns_refused
         )?;
         for (kind, (accepted, refused)) in &self.kinds {
             write!(f, " {kind} {accepted}/{refused}")?;
@@ -1516,6 +1522,7 @@ impl Run<'_> {
                 units_allocated: 0,
                 bad_units_allocated: 0,
                 transfer_units_received: 0,
+                transfer_returns_refused: 0,
             },
             log,
             tally: Tally::default(),
@@ -2103,6 +2110,7 @@ async fn run_sequence(app: &TestApp, seed: u64, steps: usize, tally: &mut Tally)
     }
     run.tally.bad_units_allocated = run.model.bad_units_allocated;
     run.tally.transfer_units_received = run.model.transfer_units_received;
+    run.tally.transfer_returns_refused = run.model.transfer_returns_refused;
     tally.add(&run.tally);
     steps
 }
