@@ -1076,12 +1076,12 @@ fn portion(rng: &mut Rng, units: i64, over_percent: u64) -> i64 {
 
 /// Draws the next operation from what the model holds now.
 fn generate(rng: &mut Rng, model: &Model) -> Op {
-    const WEIGHTS: [u64; 17] = [12, 2, 5, 7, 9, 4, 2, 6, 4, 3, 5, 5, 6, 3, 16, 6, 7];
+    const WEIGHTS: [u64; 17] = [12, 2, 5, 7, 9, 4, 2, 8, 4, 3, 5, 5, 6, 3, 16, 10, 7];
     loop {
         let op = match rng.weighted(&WEIGHTS) {
             0 => {
                 let lines = (0..rng.range(1, 3))
-                    .map(|_| (zipf_sku(rng), rng.range(1, 4)))
+                    .map(|_| (zipf_sku(rng), rng.range(1, 6)))
                     .collect();
                 Op::CreateOrder(OrderSpec {
                     kind: Kind::B2c,
@@ -1204,6 +1204,29 @@ fn generate(rng: &mut Rng, model: &Model) -> Op {
             10 => Op::AllocationRun,
             11 => Op::AllocatorRound,
             12 if !model.orders.is_empty() => {
+                // Half the time a line held by several unpicked allocation rows, cut into
+                // them but not through them all: which rows give the units back is the
+                // rule under test (newest shipment first, then newest row).
+                let split: Vec<(usize, usize, i64, i64)> = (0..model.orders.len())
+                    .flat_map(|o| (0..model.orders[o].lines.len()).map(move |l| (o, l)))
+                    .filter(|(o, l)| model.unpicked(*o, *l).len() > 1)
+                    .map(|(o, l)| {
+                        (
+                            o,
+                            l,
+                            model.orders[o].lines[l].open(),
+                            model.cancellable(o, l),
+                        )
+                    })
+                    .collect();
+                if !split.is_empty() && rng.chance(50) {
+                    let (order, line, open, can) = rng.pick(&split);
+                    let qty = rng.range(open + 1, (can - 1).max(open + 1));
+                    return Op::CancelLines {
+                        order,
+                        lines: vec![(line, qty)],
+                    };
+                }
                 let order = rng.below(model.orders.len());
                 let count = model.orders[order].lines.len();
                 let mut lines: Vec<(usize, i64)> = Vec::new();
@@ -1296,7 +1319,7 @@ fn generate(rng: &mut Rng, model: &Model) -> Op {
                 })
             }
             15 => {
-                let qty = rng.range(1, 12);
+                let qty = rng.range(1, 8);
                 Op::Restock {
                     warehouse: rng.below(2),
                     sku: zipf_sku(rng),
