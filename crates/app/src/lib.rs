@@ -98,15 +98,27 @@ pub async fn serve(
         state.limits.relay.clone(),
         state.limits.relay_interval,
     );
+    let served = serve_without_workers(listener, state, shutdown).await;
+    allocator.abort();
+    relay.abort();
+    served
+}
+
+/// Serves the API and the panel only: no allocator, no relay. Allocation then happens
+/// only when a request asks for it (order creation, `…/allocate`, `/allocation/run`) or
+/// when the caller runs `workers::allocation_round` itself — what a test that must know
+/// when stock moves needs.
+pub async fn serve_without_workers(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let router = api::router(state);
     // The peer address keys the panel's per-address login limit.
-    let served = axum::serve(
+    axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await;
-    allocator.abort();
-    relay.abort();
-    served
+    .await
 }

@@ -477,6 +477,8 @@ pub struct InventoryOut {
     pub bad: i64,
     /// Bad units by QC-fail reason.
     pub bad_by_reason: BTreeMap<String, i64>,
+    /// Bad units reserved by `RTO` orders until they ship (not part of `bad`).
+    pub allocated_bad: i64,
     pub lost: i64,
     pub shipped: i64,
     pub allocated: i64,
@@ -497,6 +499,7 @@ pub fn inventory_out(warehouse: String, sku: String, balance: &Balance) -> Inven
             .filter(|(_, q)| **q != 0)
             .map(|(r, q)| (r.clone(), *q))
             .collect(),
+        allocated_bad: balance.allocated_bad.values().sum(),
         lost: balance.lost,
         shipped: balance.shipped,
         allocated: balance.allocated(),

@@ -99,6 +99,18 @@ impl TestApp {
     }
 
     pub async fn start_with(db: Db, limits: Limits) -> TestApp {
+        Self::launch(db, limits, true).await
+    }
+
+    /// The server without its background workers: stock is allocated only when a request
+    /// asks (order creation, `…/allocate`, `/allocation/run`) or when the test runs
+    /// `oms_app::workers::allocation_round` itself, so every allocation happens at a known
+    /// step.
+    pub async fn start_without_workers(db: Db) -> TestApp {
+        Self::launch(db, Limits::default(), false).await
+    }
+
+    async fn launch(db: Db, limits: Limits, workers: bool) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = fresh_database(db, dir.path()).await;
         let store = Store::connect(&database_url, &StoreOptions::default())
@@ -112,11 +124,15 @@ impl TestApp {
         let (shutdown, stopped) = oneshot::channel::<()>();
         let state = AppState::new(store.clone(), Some(ADMIN_TOKEN), limits);
         tokio::spawn(async move {
-            oms_app::serve(listener, state, async {
+            let stopped = async {
                 let _ = stopped.await;
-            })
-            .await
-            .expect("serve");
+            };
+            let served = if workers {
+                oms_app::serve(listener, state, stopped).await
+            } else {
+                oms_app::serve_without_workers(listener, state, stopped).await
+            };
+            served.expect("serve");
         });
         TestApp {
             base,

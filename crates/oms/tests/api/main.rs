@@ -10,6 +10,7 @@ mod intake;
 mod inventory;
 mod masters;
 mod matrix;
+mod model;
 mod operations;
 mod orders;
 mod panel;
