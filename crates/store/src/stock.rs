@@ -203,59 +203,72 @@ pub async fn apply_many(
     Ok(())
 }
 
-/// Holds `key` for the rest of the transaction against every other writer that locks it:
-/// on PostgreSQL a transaction-level advisory lock (single-key space, apart from the
-/// allocation passes' two-key locks); on SQLite the write lock already does.
+/// Holds `key` for the rest of the transaction against every other writer that locks it
+/// (see [`lock_keys`]); on SQLite the write lock already does.
 pub async fn lock_key(conn: &mut AnyConnection, key: StockKey) -> StoreResult<()> {
     lock_keys(conn, [key]).await
 }
 
-/// The advisory lock id of `key`: a hash, so a collision only makes two keys wait for each
-/// other.
-fn lock_id(key: StockKey) -> i64 {
-    key.client.0.wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as i64)
-        ^ key.warehouse.wrapping_mul(0xC2B2_AE3D_27D4_EB4F_u64 as i64)
-        ^ key.sku
-}
-
-/// Holds every key of `keys` for the rest of the transaction (see `lock_key`), taken in
-/// one global order (ascending lock id). Every stock write takes its keys' locks before it
+/// Holds every key of `keys` for the rest of the transaction, taken in one global order
+/// (client, warehouse, SKU, bucket). Every stock write takes its keys' locks before it
 /// touches a stock row, and a use case that touches several keys, or locks other rows
 /// (shipments, order lines) before its stock, locks all its keys first: two transactions
 /// then always meet on the first key they share and never hold each other's rows in a
 /// cycle (a deadlock, which PostgreSQL breaks only after a second). Taking a lock again
 /// in the same transaction is free.
+///
+/// On PostgreSQL these are the stock rows' own row locks (`FOR NO KEY UPDATE`, taken in
+/// the statement's sort order), not advisory locks: row locks live in the rows, so a
+/// batch may hold thousands of them, where advisory locks fill the server's shared lock
+/// table (`max_locks_per_transaction` × connections; 6,400 by default) and fail with "out
+/// of shared memory". So that every key has a row to lock, a key without one first gets an
+/// empty `QC_PENDING` row (inserted in the same order; a zero row changes no balance, and
+/// two transactions creating one key's row meet on its primary key).
 pub async fn lock_keys(
     conn: &mut AnyConnection,
     keys: impl IntoIterator<Item = StockKey>,
 ) -> StoreResult<()> {
-    // Locks per statement: a batch's thousands of keys cost a few round trips, not one each.
-    const LOCKS_PER_STATEMENT: usize = 1_000;
-    // PostgreSQL only: SQLite has no advisory locks and needs none.
+    // Keys per statement: a batch's thousands of keys cost a few round trips, not one each.
+    const KEYS_PER_STATEMENT: usize = 1_000;
+    // PostgreSQL only: SQLite has one writer at a time and needs no lock.
     if conn.backend_name().eq_ignore_ascii_case("sqlite") {
         return Ok(());
     }
-    let ids: Vec<i64> = keys
+    let keys: Vec<StockKey> = keys
         .into_iter()
-        .map(lock_id)
-        .collect::<std::collections::BTreeSet<i64>>()
+        .collect::<std::collections::BTreeSet<StockKey>>()
         .into_iter()
         .collect();
-    for chunk in ids.chunks(LOCKS_PER_STATEMENT) {
-        // The sorted subquery feeds the locks one row at a time, in ascending order.
-        let values = (1..=chunk.len())
-            .map(|n| format!("(${n}::bigint)"))
+    // Chunks in ascending key order, each locked in that order: one global order overall.
+    for chunk in keys.chunks(KEYS_PER_STATEMENT) {
+        let values = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "(${}::bigint, ${}::bigint, ${}::bigint)",
+                    3 * i + 1,
+                    3 * i + 2,
+                    3 * i + 3
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ");
-        let sql = format!(
-            "SELECT pg_advisory_xact_lock(id) AS locked FROM \
-             (SELECT id FROM (VALUES {values}) AS v(id) ORDER BY id OFFSET 0) AS ordered"
+        let create = format!(
+            "INSERT INTO stock (client_id, warehouse_id, sku_id, bucket, qty) \
+             SELECT c, w, s, 'QC_PENDING', 0 FROM (VALUES {values}) AS v(c, w, s) \
+             ORDER BY c, w, s ON CONFLICT DO NOTHING"
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for id in chunk {
-            query = query.bind(*id);
+        let lock = format!(
+            "SELECT 1 AS locked FROM stock \
+             WHERE (client_id, warehouse_id, sku_id) IN (VALUES {values}) \
+             ORDER BY client_id, warehouse_id, sku_id, bucket FOR NO KEY UPDATE"
+        );
+        for sql in [create, lock] {
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for key in chunk {
+                query = query.bind(key.client.0).bind(key.warehouse).bind(key.sku);
+            }
+            query.execute(&mut *conn).await?;
         }
-        query.execute(&mut *conn).await?;
     }
     Ok(())
 }
