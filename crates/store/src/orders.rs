@@ -353,8 +353,8 @@ pub async fn find_by_code<'e>(
 
 /// Orders newest first, before id `before` (0 for the first page), filtered by status and
 /// channel (empty for any) and by `q` in the order code, customer name, phone or e-mail.
-/// A `q` that looks like a phone number also matches the phone's digits whatever the
-/// spaces, dashes, brackets and country code: `09845012345`, `+919845012345` and
+/// A `q` that looks like a phone number also matches the phone's digits (stored phones hold
+/// digits, spaces, dashes and a leading `+`) whatever the spacing and country code: `09845012345`, `+919845012345` and
 /// `98450-12345` all find `+91 98450 12345`.
 pub async fn search<'e>(
     db: impl AnyExecutor<'e>,
@@ -371,9 +371,8 @@ pub async fn search<'e>(
               OR LOWER(COALESCE(o.ship_name, '')) LIKE $4 ESCAPE '\\' \
               OR LOWER(COALESCE(o.ship_phone, '')) LIKE $4 ESCAPE '\\' \
               OR LOWER(COALESCE(o.ship_email, '')) LIKE $4 ESCAPE '\\' \
-              OR ($7 <> '' AND REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE( \
-                   COALESCE(o.ship_phone, ''), ' ', ''), '-', ''), '+', ''), '(', ''), ')', ''), \
-                   '.', '') LIKE $7)) \
+              OR ($7 <> '' AND REPLACE(REPLACE(REPLACE(COALESCE(o.ship_phone, ''), \
+                   ' ', ''), '-', ''), '+', '') LIKE $7)) \
          AND ($5 = 0 OR o.id < $5) ORDER BY o.id DESC LIMIT $6"
     );
     let rows = sqlx::query(SQL)

@@ -217,13 +217,13 @@ pub async fn lock_key(conn: &mut AnyConnection, key: StockKey) -> StoreResult<()
 /// cycle (a deadlock, which PostgreSQL breaks only after a second). Taking a lock again
 /// in the same transaction is free.
 ///
-/// On PostgreSQL these are the stock rows' own row locks (`FOR NO KEY UPDATE`, taken in
-/// the statement's sort order), not advisory locks: row locks live in the rows, so a
-/// batch may hold thousands of them, where advisory locks fill the server's shared lock
-/// table (`max_locks_per_transaction` × connections; 6,400 by default) and fail with "out
-/// of shared memory". So that every key has a row to lock, a key without one first gets an
-/// empty `QC_PENDING` row (inserted in the same order; a zero row changes no balance, and
-/// two transactions creating one key's row meet on its primary key).
+/// On PostgreSQL the lock of a key is the row lock (`FOR NO KEY UPDATE`, taken in the
+/// statement's sort order) of its `QC_PENDING` row, not an advisory lock: row locks live in
+/// the rows, so a batch may hold thousands of them, where advisory locks fill the server's
+/// shared lock table (`max_locks_per_transaction` × connections; 6,400 by default) and fail
+/// with "out of shared memory". A key without a `QC_PENDING` row first gets an empty one
+/// (inserted in the same order; a zero row changes no balance, and two transactions creating
+/// one key's row meet on its primary key).
 pub async fn lock_keys(
     conn: &mut AnyConnection,
     keys: impl IntoIterator<Item = StockKey>,
@@ -257,10 +257,14 @@ pub async fn lock_keys(
              SELECT c, w, s, 'QC_PENDING', 0 FROM (VALUES {values}) AS v(c, w, s) \
              ORDER BY c, w, s ON CONFLICT DO NOTHING"
         );
+        // One row per key stands for the key: its QC_PENDING row, which exists from the
+        // insert above. Locking every bucket row instead would let a row created by
+        // another writer meanwhile (a first AVAILABLE or BAD row) be taken out of order.
         let lock = format!(
             "SELECT 1 AS locked FROM stock \
              WHERE (client_id, warehouse_id, sku_id) IN (VALUES {values}) \
-             ORDER BY client_id, warehouse_id, sku_id, bucket FOR NO KEY UPDATE"
+             AND bucket = 'QC_PENDING' \
+             ORDER BY client_id, warehouse_id, sku_id FOR NO KEY UPDATE"
         );
         for sql in [create, lock] {
             let mut query = sqlx::query(AssertSqlSafe(sql));

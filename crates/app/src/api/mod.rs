@@ -187,7 +187,8 @@ async fn answer_timeouts(
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => axum::response::IntoResponse::into_response(ApiError::Timeout(format!(
-            "the request took longer than {} s and was abandoned",
+            "the request took longer than {} s and was abandoned; if it was a write, read \
+             back before repeating it, as it may have been applied",
             limit.as_secs_f64()
         ))),
     }

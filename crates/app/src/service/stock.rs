@@ -391,12 +391,7 @@ pub async fn absolute(
     // writer may move the key between this read and the write (two syncs of the same count
     // would otherwise both add the difference). Keys are locked in one order, so two
     // syncs never wait on each other in a cycle.
-    let mut keys: Vec<StockKey> = counted_keys.iter().map(|(_, key, _, _)| *key).collect();
-    keys.sort();
-    keys.dedup();
-    for key in keys {
-        stock::lock_key(tx.conn(), key).await?;
-    }
+    stock::lock_keys(tx.conn(), counted_keys.iter().map(|(_, key, _, _)| *key)).await?;
     let mut planned = Vec::with_capacity(counted_keys.len());
     for (sku, key, counted, good_field) in counted_keys {
         let balance = stock::balance(tx.conn(), key).await?;
