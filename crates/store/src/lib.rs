@@ -157,12 +157,19 @@ impl Default for StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// On SQLite, the one connection every writing transaction runs on. SQLite drops a
+    /// connection's page cache whenever another connection wrote since its last
+    /// transaction; one writer keeps its cache (the indexes every batch walks) warm.
+    /// On PostgreSQL, the pool itself.
+    write_pool: AnyPool,
     backend: Backend,
     /// SQLite allows one writer; queueing writers here, in order, is far faster than
     /// letting them spin in SQLite's busy handler.
     write_gate: Option<Arc<Mutex<()>>>,
     /// Held for the life of the store: the OS releases it when the process ends.
     _process_lock: Option<Arc<File>>,
+    /// While any handle lives, the SQLite checkpoint task runs.
+    _alive: Arc<()>,
 }
 
 impl Store {
@@ -182,32 +189,33 @@ impl Store {
             }
             Backend::Postgres => (url.to_owned(), None),
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(options.max_connections)
-            .acquire_timeout(options.acquire_timeout)
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the writer; FULL makes each commit
-                        // durable; the busy timeout covers other processes (`oms check`);
-                        // a 64 MiB page cache keeps a large pass's indexes in memory.
-                        conn.execute(sqlx::raw_sql(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                             PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
-                             PRAGMA cache_size = -65536;",
-                        ))
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
+        let pool = pool_options(backend, options.max_connections, options, false)
             .connect(&url)
             .await?;
+        let write_pool = match backend {
+            Backend::Sqlite => {
+                pool_options(backend, 1, options, options.exclusive)
+                    // Kept open for the life of the store, so its page cache stays warm.
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .connect(&url)
+                    .await?
+            }
+            Backend::Postgres => pool.clone(),
+        };
+        let alive = Arc::new(());
+        let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        if let (Some(gate), true) = (&write_gate, options.exclusive) {
+            spawn_checkpoints(pool.clone(), gate.clone(), Arc::downgrade(&alive));
+        }
         Ok(Store {
             pool,
+            write_pool,
             backend,
-            write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            write_gate,
             _process_lock: process_lock,
+            _alive: alive,
         })
     }
 
@@ -234,8 +242,8 @@ impl Store {
             None => None,
         };
         let inner = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.write_pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.write_pool.begin().await?,
         };
         Ok(Tx { inner, _gate: gate })
     }
@@ -270,6 +278,7 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.write_pool.close().await;
     }
 }
 
@@ -288,6 +297,85 @@ impl Tx {
         self.inner.commit().await?;
         Ok(())
     }
+}
+
+/// The options of a pool: its size and timeouts, and on SQLite the pragmas every connection
+/// runs with.
+fn pool_options(
+    backend: Backend,
+    max_connections: u32,
+    options: &StoreOptions,
+    checkpoints_elsewhere: bool,
+) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(options.acquire_timeout)
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    // WAL lets readers run beside the writer; FULL makes each commit
+                    // durable; the busy timeout covers other processes (`oms check`);
+                    // a 64 MiB page cache keeps a large pass's indexes in memory.
+                    conn.execute(sqlx::raw_sql(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                         PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
+                         PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
+                    ))
+                    .await?;
+                    if checkpoints_elsewhere {
+                        // The writer never copies the log back itself: a commit that did
+                        // so held the write lock for it. A task does it off its path.
+                        conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                    }
+                }
+                Ok(())
+            })
+        })
+}
+
+/// How often the SQLite log is copied back into the database file when the writer does
+/// not do it itself.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// Log frames (pages) beyond which a checkpoint also starts the log afresh.
+const LOG_FRAMES_RESTART: i64 = 1024;
+
+/// Copies the SQLite log back into the database file every [`CHECKPOINT_EVERY`] until the
+/// last handle of the store is dropped or its pool is closed. First `PASSIVE`, from a
+/// reading connection beside the writer: it never waits for, nor blocks, it, and does
+/// most of the copying. A log copied back that way is never started afresh while a writer
+/// keeps committing (the log only restarts when a write begins with every frame copied),
+/// so it would grow without end; when more than [`LOG_FRAMES_RESTART`] frames remain, the
+/// task takes the write gate between two transactions and runs `TRUNCATE`, which copies
+/// the rest, waits for readers to leave the log, and empties it.
+fn spawn_checkpoints(pool: AnyPool, write_gate: Arc<Mutex<()>>, alive: std::sync::Weak<()>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if alive.strong_count() == 0 || pool.is_closed() {
+                return;
+            }
+            if let Err(error) = checkpoint(&pool, &write_gate).await {
+                tracing::warn!(%error, "SQLite checkpoint failed; retrying");
+            }
+        }
+    });
+}
+
+async fn checkpoint(pool: &AnyPool, write_gate: &Mutex<()>) -> StoreResult<()> {
+    use sqlx::Row;
+    let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(pool)
+        .await?;
+    let log: i64 = row.try_get(1)?;
+    if log > LOG_FRAMES_RESTART {
+        let _gate = write_gate.lock().await;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
 }
 
 fn backend_of(url: &str) -> StoreResult<Backend> {

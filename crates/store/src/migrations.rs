@@ -34,6 +34,7 @@ const EMBEDDED: &[Embedded] = &[
     embedded!(6, "documents", "0006_documents.sql"),
     embedded!(7, "panel", "0007_panel.sql"),
     embedded!(8, "search", "0008_search.sql"),
+    embedded!(9, "order_reads", "0009_order_reads.sql"),
 ];
 
 /// `NNNN_name.sql` for every migration, in order: what both folders must hold.
@@ -46,6 +47,7 @@ pub const MIGRATION_NAMES: &[&str] = &[
     "0006_documents.sql",
     "0007_panel.sql",
     "0008_search.sql",
+    "0009_order_reads.sql",
 ];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

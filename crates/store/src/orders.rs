@@ -713,12 +713,17 @@ pub async fn events_of(
     client: ClientId,
     ids: &[i64],
 ) -> StoreResult<Vec<(i64, EventRow)>> {
+    // Sorted here, not by the database: an `ORDER BY id` leads SQLite to walk every event
+    // of the client along (client_id, id) instead of looking the orders up.
     const SQL: &str = "SELECT id, order_id, event_type, data, at FROM outbox \
-                       WHERE client_id = $1 AND order_id IN {ids} ORDER BY id";
+                       WHERE client_id = $1 AND order_id IN {ids}";
     let rows = rows_for_ids(conn, client, SQL, ids).await?;
-    rows.iter()
+    let mut events = rows
+        .iter()
         .map(|row| Ok((row.try_get("order_id")?, event_from_row(row)?)))
-        .collect()
+        .collect::<StoreResult<Vec<(i64, EventRow)>>>()?;
+    events.sort_unstable_by_key(|(_, event)| event.id);
+    Ok(events)
 }
 
 pub(crate) fn event_from_row(row: &sqlx::any::AnyRow) -> StoreResult<EventRow> {
