@@ -47,7 +47,7 @@ impl Default for Limits {
 }
 
 /// Order batches committing at once on PostgreSQL (SQLite has one writer: one batch).
-const INTAKE_WORKERS_POSTGRES: usize = 4;
+const INTAKE_WORKERS_POSTGRES: usize = 1;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -60,6 +60,8 @@ pub struct AppState {
     pub allocator: workers::AllocatorWake,
     /// Failed panel logins, per username and per address (this instance only).
     pub logins: Arc<panel::session::LoginLimiter>,
+    /// API keys recently found valid (this instance only).
+    pub keys_seen: Arc<auth::KeysSeen>,
     /// Group commit for `POST /orders`.
     pub intake: service::intake::OrderIntake,
 }
@@ -77,6 +79,7 @@ impl AppState {
             limits: Arc::new(limits),
             allocator: workers::AllocatorWake::default(),
             logins: Arc::default(),
+            keys_seen: Arc::default(),
             intake,
         }
     }

@@ -510,8 +510,14 @@ async fn apply_outward_orders(
     }
     let mut tx = store.begin_write().await?;
     let mut created = Vec::new();
-    for (order, (new_order, hash)) in &validated {
-        match service::orders::insert(tx.conn(), client, new_order, hash, at).await? {
+    // Every order of the file in a few multi-row statements, codes resolved once.
+    let batch: Vec<_> = validated
+        .iter()
+        .map(|(_, (new_order, hash))| (new_order, hash.as_str()))
+        .collect();
+    let answers = service::orders::insert_many(tx.conn(), client, &batch, at).await?;
+    for ((order, _), answer) in validated.iter().zip(answers) {
+        match answer {
             Ok(service::orders::Ingested::Created(id)) => created.push(id),
             Ok(service::orders::Ingested::Same(_)) => {}
             Ok(service::orders::Ingested::Different) => errors.push(row_error(

@@ -182,6 +182,7 @@ pub async fn revoke_api_key(
     let mut tx = state.store.begin_write().await?;
     let revoked = keys::revoke(tx.conn(), client, id, now_micros()).await?;
     tx.commit().await?;
+    state.keys_seen.forget_all();
     if revoked {
         Ok(StatusCode::NO_CONTENT)
     } else {
