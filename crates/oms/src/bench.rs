@@ -71,6 +71,94 @@ pub(crate) fn backend_name(store: &Store) -> &'static str {
     }
 }
 
+/// A plain B2C order record of channel `channel`, as the plain-SQL ceilings write it.
+pub(crate) fn raw_order_record(channel: i64, code: String) -> oms_store::orders::OrderRecord {
+    oms_store::orders::OrderRecord {
+        channel_id: channel,
+        order_code: code,
+        kind: "B2C".into(),
+        fulfilment_type: "MULTI_SHIPMENT_PARTIAL".into(),
+        retry: "AUTO".into(),
+        dispatch_by: None,
+        priority: 0,
+        warehouse_id: None,
+        destination_warehouse_id: None,
+        stock: "GOOD".into(),
+        ship_name: Some("Bench Customer".into()),
+        ship_address: Some("1 Bench Street".into()),
+        ship_pincode: Some("560001".into()),
+        ship_phone: None,
+        ship_email: None,
+        ship_lat: None,
+        ship_lon: None,
+    }
+}
+
+/// Books `units` QC-pending at every key, for a ceiling to pass QC: a guarded move with its
+/// ledger row, like an allocation's, that leaves no allocation for `oms check` to miss.
+pub(crate) async fn qc_pending(store: &Store, keys: &[StockKey], units: i64) -> anyhow::Result<()> {
+    let movements: Vec<_> = keys
+        .iter()
+        .map(|key| Ok((*key, Movement::grn(units)?, "raw".to_owned())))
+        .collect::<anyhow::Result<_>>()?;
+    let mut tx = store.begin_write().await?;
+    #[allow(clippy::disallowed_methods)]
+    stock::apply_many(tx.conn(), &movements, "raw", 0).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Gives `client` an API key of `role` whose token is `token`.
+pub(crate) async fn insert_key(
+    store: &Store,
+    client: ClientId,
+    role: &str,
+    token: &str,
+) -> anyhow::Result<()> {
+    let mut tx = store.begin_write().await?;
+    oms_store::keys::insert(
+        tx.conn(),
+        client,
+        role,
+        "bench",
+        &oms_app::auth::token_hash(token),
+        0,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Gives every SKU of `codes` `units` at every warehouse, in one transaction; answers the
+/// stock keys.
+pub(crate) async fn stock_everywhere(
+    store: &Store,
+    client: ClientId,
+    warehouses: &[i64],
+    codes: &[String],
+    units: i64,
+) -> anyhow::Result<Vec<StockKey>> {
+    let refs: Vec<&str> = codes.iter().map(String::as_str).collect();
+    let mut tx = store.begin_write().await?;
+    let ids = skus::ids_by_code(tx.conn(), client, &refs).await?;
+    let mut movements = Vec::with_capacity(codes.len() * warehouses.len());
+    for code in codes {
+        let sku = *ids.get(code).context("a SKU to stock is missing")?;
+        for warehouse in warehouses {
+            let key = StockKey {
+                client,
+                warehouse: *warehouse,
+                sku,
+            };
+            movements.push((key, Movement::absolute_increase(units)?, "bench".to_owned()));
+        }
+    }
+    #[allow(clippy::disallowed_methods)]
+    stock::apply_many(tx.conn(), &movements, "bench", 0).await?;
+    tx.commit().await?;
+    Ok(movements.into_iter().map(|(key, _, _)| key).collect())
+}
+
 /// Client `bench`, `warehouses` warehouses (lat/lon spread over India), channel WEB, `skus`
 /// SKUs; answers the client and the warehouse ids.
 pub(crate) async fn catalogue(

@@ -168,7 +168,12 @@ pub async fn start_server(options: &ServeOptions<'_>) -> anyhow::Result<Server> 
         .args(["--database-url", options.url])
         .args(["--admin-token", options.admin_token])
         .args(options.extra_args)
-        .env("RUST_LOG", "warn")
+        // `OMS_SERVE_LOG` sets the server's log filter, e.g. `sqlx::query=debug` to see
+        // every statement with its time while profiling a bench.
+        .env(
+            "RUST_LOG",
+            std::env::var("OMS_SERVE_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        )
         .stdout(stdout)
         .stderr(stderr)
         .kill_on_drop(true)

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use oms_domain::inventory::Movement;
 use oms_store::stock::{self, LedgerEntry, StockKey};
-use oms_store::{Backend, ClientId, Store, StoreOptions, keys, skus};
+use oms_store::{Backend, ClientId, Store, StoreOptions};
 use serde_json::json;
 
-use crate::bench::{Lcg, backend_name, catalogue};
+use crate::bench::{self, Lcg, backend_name, catalogue};
 use crate::harness::{Cluster, ServeOptions, Server, free_port, start_server};
 
 pub struct IngestArgs {
@@ -89,20 +89,11 @@ async fn open_store(url: &str) -> anyhow::Result<Store> {
 async fn seed(store: &Store, args: &IngestArgs) -> anyhow::Result<()> {
     let (client, warehouses) = catalogue(store, args.skus, args.warehouses, "bench").await?;
     stock_everywhere(store, client, &warehouses, args.skus).await?;
-    let mut tx = store.begin_write().await?;
-    keys::insert(
-        tx.conn(),
-        client,
-        "integration",
-        "bench",
-        &oms_app::auth::token_hash(TOKEN),
-        0,
-    )
-    .await?;
-    tx.commit().await?;
+    bench::insert_key(store, client, "integration", TOKEN).await?;
     Ok(())
 }
 
+/// Gives `SKU-000000…` (`skus_n` of them) stock at every warehouse.
 async fn stock_everywhere(
     store: &Store,
     client: ClientId,
@@ -110,30 +101,7 @@ async fn stock_everywhere(
     skus_n: u64,
 ) -> anyhow::Result<Vec<StockKey>> {
     let codes: Vec<String> = (0..skus_n).map(|i| format!("SKU-{i:06}")).collect();
-    let code_refs: Vec<&str> = codes.iter().map(String::as_str).collect();
-    let mut tx = store.begin_write().await?;
-    let ids = skus::ids_by_code(tx.conn(), client, &code_refs).await?;
-    let mut movements = Vec::new();
-    let mut keys = Vec::new();
-    for code in &codes {
-        for warehouse in warehouses {
-            let key = StockKey {
-                client,
-                warehouse: *warehouse,
-                sku: ids[code.as_str()],
-            };
-            keys.push(key);
-            movements.push((
-                key,
-                Movement::absolute_increase(STOCK_PER_KEY)?,
-                "bench".to_owned(),
-            ));
-        }
-    }
-    #[allow(clippy::disallowed_methods)]
-    stock::apply_many(tx.conn(), &movements, "bench", 0).await?;
-    tx.commit().await?;
-    Ok(keys)
+    bench::stock_everywhere(store, client, warehouses, &codes, STOCK_PER_KEY).await
 }
 
 /// The ceiling: `orders` 3-line orders written by plain statements (order, lines, and per
@@ -142,41 +110,12 @@ async fn stock_everywhere(
 async fn ceiling(store: &Store, args: &IngestArgs) -> anyhow::Result<f64> {
     let (client, warehouses) = catalogue(store, 100, 1, "raw").await?;
     let keys = Arc::new(stock_everywhere(store, client, &warehouses, 100).await?);
-    // QC-pending units to pass: a guarded move with its ledger row, like an allocation's,
-    // that leaves no allocation for `oms check` to miss.
-    {
-        let movements: Vec<_> = keys
-            .iter()
-            .map(|key| Ok((*key, Movement::grn(STOCK_PER_KEY)?, "raw".to_owned())))
-            .collect::<anyhow::Result<_>>()?;
-        let mut tx = store.begin_write().await?;
-        #[allow(clippy::disallowed_methods)]
-        stock::apply_many(tx.conn(), &movements, "raw", 0).await?;
-        tx.commit().await?;
-    }
+    bench::qc_pending(store, &keys, STOCK_PER_KEY).await?;
     let channel = oms_store::channels::find(store.pool(), client, "WEB")
         .await?
         .context("channel")?
         .id;
-    let record = |code: String| oms_store::orders::OrderRecord {
-        channel_id: channel,
-        order_code: code,
-        kind: "B2C".into(),
-        fulfilment_type: "MULTI_SHIPMENT_PARTIAL".into(),
-        retry: "AUTO".into(),
-        dispatch_by: None,
-        priority: 0,
-        warehouse_id: None,
-        destination_warehouse_id: None,
-        stock: "GOOD".into(),
-        ship_name: Some("Bench Customer".into()),
-        ship_address: Some("1 Bench Street".into()),
-        ship_pincode: Some("560001".into()),
-        ship_phone: None,
-        ship_email: None,
-        ship_lat: None,
-        ship_lon: None,
-    };
+    let record = |code: String| bench::raw_order_record(channel, code);
     let entry = LedgerEntry {
         reference: "raw",
         note: None,

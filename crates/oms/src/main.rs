@@ -14,6 +14,7 @@ mod harness;
 mod ingest_bench;
 mod search_bench;
 mod storm;
+mod upload_bench;
 mod users;
 
 #[derive(Parser)]
@@ -75,6 +76,15 @@ enum BenchCommand {
         #[arg(long, default_value_t = 30)]
         repeats: u64,
         /// A database to run on (it gets its own client); a temporary SQLite file when absent.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// A SKU file and an outward-order file uploaded over HTTP, beside the plain-SQL ceiling.
+    Upload {
+        /// Rows per file (the order file has three lines per order).
+        #[arg(long, default_value_t = 100_000)]
+        rows: u64,
+        /// A database to run on (it gets its own clients); a temporary SQLite file when absent.
         #[arg(long)]
         database_url: Option<String>,
     },
@@ -346,6 +356,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 database_url,
             })
             .await
+        }
+        Command::Bench(BenchCommand::Upload { rows, database_url }) => {
+            upload_bench::upload_bench(upload_bench::UploadArgs { rows, database_url }).await
         }
         Command::Bench(BenchCommand::Ingest {
             backend,

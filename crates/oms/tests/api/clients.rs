@@ -12,6 +12,7 @@ on_both_backends!(
     another_clients_sku_answers_exactly_like_a_missing_one,
     support_reads_but_changes_no_masters,
     missing_bad_and_revoked_tokens_are_refused,
+    a_key_revoked_by_another_instance_is_refused_within_seconds,
     operator_acts_on_a_client_through_x_client,
 );
 
@@ -245,6 +246,9 @@ async fn missing_bad_and_revoked_tokens_are_refused(app: &TestApp) {
         .and_then(|keys| keys.iter().find(|k| k["role"] == "client_support"))
         .and_then(|k| k["id"].as_i64())
         .expect("support key listed");
+    // Used once, so that this instance remembers the key as valid.
+    let (status, _) = app.get("/api/v1/skus", &acme.support).await;
+    assert_eq!(status, StatusCode::OK);
     let (status, _) = app
         .delete(
             &format!("/api/v1/clients/acme/api-keys/{support_id}"),
@@ -261,6 +265,48 @@ async fn missing_bad_and_revoked_tokens_are_refused(app: &TestApp) {
         )
         .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, _) = app.get("/api/v1/skus", &acme.admin).await;
+    assert_eq!(status, StatusCode::OK, "other keys keep working");
+}
+
+/// Another instance on the same database revokes a key this instance remembers as valid:
+/// this instance refuses it once its trust in the key lapses (`KEY_SEEN_FOR`, 2 s).
+async fn a_key_revoked_by_another_instance_is_refused_within_seconds(app: &TestApp) {
+    let acme = app.client("acme").await;
+    let (status, _) = app.get("/api/v1/skus", &acme.integration).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, keys) = app.get("/api/v1/clients/acme/api-keys", ADMIN_TOKEN).await;
+    let integration_id = keys
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["role"] == "integration"))
+        .and_then(|k| k["id"].as_i64())
+        .expect("integration key listed");
+    let client = oms_store::clients::find_by_code(app.store.pool(), "acme")
+        .await
+        .expect("read")
+        .expect("acme");
+    // The revocation as another instance writes it: straight to the database.
+    let mut tx = app.store.begin_write().await.expect("begin");
+    let revoked = oms_store::keys::revoke(tx.conn(), client.id, integration_id, 1)
+        .await
+        .expect("revoke");
+    tx.commit().await.expect("commit");
+    assert!(revoked);
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = app.get("/api/v1/skus", &acme.integration).await;
+        if status == StatusCode::UNAUTHORIZED {
+            assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+            break;
+        }
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the revoked key still works after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let (status, _) = app.get("/api/v1/skus", &acme.admin).await;
     assert_eq!(status, StatusCode::OK, "other keys keep working");
 }
