@@ -542,7 +542,7 @@ async fn apply_outward_orders(
     service::allocate::run(
         tx.conn(),
         client,
-        service::allocate::Scope::Orders(&created),
+        service::allocate::Scope::Created(&created),
         &scope.actor,
         at,
     )

@@ -29,7 +29,7 @@ use std::time::Duration;
 use sqlx::AnyConnection;
 use sqlx::any::AnyPoolOptions;
 use sqlx::error::ErrorKind;
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use migrations::MIGRATION_NAMES;
@@ -346,7 +346,7 @@ const LOG_FRAMES_RESTART: i64 = 1024;
 /// keeps committing (the log only restarts when a write begins with every frame copied),
 /// so it would grow without end; when more than [`LOG_FRAMES_RESTART`] frames remain, the
 /// task takes the write gate between two transactions and runs `TRUNCATE`, which copies
-/// the rest, waits for readers to leave the log, and empties it.
+/// the rest, waits (20 ms at most) for readers to leave the log, and empties it.
 fn spawn_checkpoints(pool: AnyPool, write_gate: Arc<Mutex<()>>, alive: std::sync::Weak<()>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
@@ -370,10 +370,16 @@ async fn checkpoint(pool: &AnyPool, write_gate: &Mutex<()>) -> StoreResult<()> {
         .await?;
     let log: i64 = row.try_get(1)?;
     if log > LOG_FRAMES_RESTART {
+        let mut conn = pool.acquire().await?;
         let _gate = write_gate.lock().await;
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(pool)
-            .await?;
+        // Waits for readers still in the log only briefly, since writers wait meanwhile: a
+        // long reader (an export) just postpones the restart to a later round.
+        conn.execute("PRAGMA busy_timeout = 20").await?;
+        let truncated = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut *conn)
+            .await;
+        conn.execute("PRAGMA busy_timeout = 5000").await?;
+        truncated?;
     }
     Ok(())
 }
@@ -559,6 +565,14 @@ fn values_rows(
         sql.push(')');
     }
     sql
+}
+
+/// A statement generated for its number of rows (multi-row `VALUES`, `IN` lists), run
+/// without keeping it prepared. Its text changes from one call to the next, so keeping it
+/// only pushed the constant statements out of the driver's cache (100 per connection, then
+/// prepared again), and on PostgreSQL every eviction cost a round trip of its own.
+pub(crate) fn generated<'q>(sql: String) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+    sqlx::query(AssertSqlSafe(sql)).persistent(false)
 }
 
 /// Ids per `IN (…)` list: well under SQLite's and PostgreSQL's parameter limits.

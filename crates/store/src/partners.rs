@@ -2,7 +2,7 @@
 
 use oms_domain::masters::{Partner, PartnerKind};
 use sqlx::AnyConnection;
-use sqlx::{AnyExecutor, AssertSqlSafe, Row};
+use sqlx::{AnyExecutor, Row};
 
 use crate::{ClientId, Placeholders, StoreResult, UPSERT_ROWS_MAX, like_contains, upsert_sql};
 
@@ -66,7 +66,7 @@ pub async fn upsert_many(
             &["client_id", "kind", "code"],
             chunk.len(),
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        let mut query = crate::generated(sql);
         for (code, partner) in chunk {
             query = query
                 .bind(client.0)

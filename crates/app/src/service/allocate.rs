@@ -36,8 +36,11 @@ pub enum Scope<'a> {
     AutoRetry,
     /// Every order with open quantity: `POST /allocation/run`.
     AllOpen,
-    /// These orders, whatever their retry setting: creation and `POST …/allocate`.
+    /// These orders, whatever their retry setting: `POST …/allocate`.
     Orders(&'a [i64]),
+    /// Orders created in this transaction (intake, order files): as `Orders`, knowing
+    /// they have no shipments yet.
+    Created(&'a [i64]),
 }
 
 /// Runs one pass for `client` inside the caller's transaction.
@@ -51,7 +54,7 @@ pub async fn run(
     let (only_auto, ids) = match scope {
         Scope::AutoRetry => (true, None),
         Scope::AllOpen => (false, None),
-        Scope::Orders(ids) => (false, Some(ids)),
+        Scope::Orders(ids) | Scope::Created(ids) => (false, Some(ids)),
     };
     let (open_orders, open_lines) = orders::open_demand(conn, client, only_auto, ids).await?;
     if open_orders.is_empty() {
@@ -75,7 +78,10 @@ pub async fn run(
         snapshot.add(warehouse, sku, name, qty);
     }
     let order_ids: Vec<i64> = open_orders.iter().map(|o| o.id).collect();
-    let used = orders::used_warehouses(conn, client, &order_ids).await?;
+    let used = match scope {
+        Scope::Created(_) => HashMap::new(),
+        _ => orders::used_warehouses(conn, client, &order_ids).await?,
+    };
     // Demand is the open lines; every line counts for the status afterwards.
     let mut lines_of: HashMap<i64, Vec<&OrderLineRow>> = HashMap::new();
     for line in open_lines.iter().filter(|l| l.open() > 0) {
@@ -318,8 +324,9 @@ async fn apply(
         ));
     }
     orders::record_attempts(conn, &attempts, at).await?;
+    // The orders' events, then the stock's, written together.
+    events.extend(changes.announcements(conn).await?);
     orders::emit_many(conn, client, &events, at).await?;
-    changes.announce(conn, client, at).await?;
     Ok(summary)
 }
 

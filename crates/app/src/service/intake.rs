@@ -252,7 +252,7 @@ async fn attempt_batch(
         .collect();
     if allocate_now {
         for ((client, actor), ids) in &created {
-            allocate::run(tx.conn(), *client, allocate::Scope::Orders(ids), actor, at).await?;
+            allocate::run(tx.conn(), *client, allocate::Scope::Created(ids), actor, at).await?;
         }
     }
     tx.commit().await?;

@@ -587,8 +587,19 @@ impl StockChanges {
     /// Writes one `inventory.changed` event per touched key with its balance now. Called
     /// last in the transaction, as every outbox write is (see `orders::emit_many`).
     pub async fn announce(self, conn: &mut Conn, client: ClientId, at: i64) -> ApiResult<()> {
+        let events = self.announcements(conn).await?;
+        orders::emit_many(conn, client, &events, at).await?;
+        Ok(())
+    }
+
+    /// The `inventory.changed` events of the touched keys, for a caller that writes them
+    /// with its own events in one statement (and, on PostgreSQL, one outbox lock).
+    pub async fn announcements(
+        self,
+        conn: &mut Conn,
+    ) -> ApiResult<Vec<(&'static str, Option<i64>, String)>> {
         if self.keys.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let keys: Vec<StockKey> = self.keys.into_iter().collect();
         let rows = inventory_rows(stock::rows_of_keys(&mut *conn, &keys).await?);
@@ -598,8 +609,7 @@ impl StockChanges {
                 .map_err(|e| ApiError::Internal(format!("inventory event: {e}")))?;
             events.push((INVENTORY_CHANGED, None, data));
         }
-        orders::emit_many(conn, client, &events, at).await?;
-        Ok(())
+        Ok(events)
     }
 }
 
