@@ -315,7 +315,9 @@ fn pool_options(
                 if backend == Backend::Sqlite {
                     // WAL lets readers run beside the writer; FULL makes each commit
                     // durable; the busy timeout covers other processes (`oms check`);
-                    // a 64 MiB page cache keeps a large pass's indexes in memory.
+                    // a 64 MiB page cache keeps a large pass's indexes in memory; the
+                    // journals multi-row statements keep (to undo one statement) and
+                    // temporary sorts stay in memory, not in temporary files.
                     conn.execute(sqlx::raw_sql(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                          PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
