@@ -569,12 +569,21 @@ fn values_rows(
     sql
 }
 
-/// A statement generated for its number of rows (multi-row `VALUES`, `IN` lists), run
-/// without keeping it prepared. Its text changes from one call to the next, so keeping it
-/// only pushed the constant statements out of the driver's cache (100 per connection, then
-/// prepared again), and on PostgreSQL every eviction cost a round trip of its own.
-pub(crate) fn generated<'q>(sql: String) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
-    sqlx::query(AssertSqlSafe(sql)).persistent(false)
+/// Rows from which a generated statement is kept prepared: bulk work (uploads, a pass over
+/// a backlog) repeats its full chunks (500 or 1,000 rows) hundreds of times, and preparing
+/// a statement that size each time cost a 100,000-order pass about two seconds.
+const KEEP_PREPARED_ROWS: usize = 500;
+
+/// A statement generated for its number of rows (multi-row `VALUES`, `IN` lists). Below
+/// [`KEEP_PREPARED_ROWS`] it is run without keeping it prepared: its text changes from one
+/// call to the next, so keeping it only pushed the constant statements out of the driver's
+/// cache (100 per connection, then prepared again), and on PostgreSQL every eviction cost a
+/// round trip of its own.
+pub(crate) fn generated<'q>(
+    sql: String,
+    rows: usize,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+    sqlx::query(AssertSqlSafe(sql)).persistent(rows >= KEEP_PREPARED_ROWS)
 }
 
 /// Ids per `IN (…)` list: well under SQLite's and PostgreSQL's parameter limits.

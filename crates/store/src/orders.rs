@@ -160,7 +160,7 @@ pub async fn insert_many(
             " ON CONFLICT (client_id, channel_id, order_code) DO NOTHING \
              RETURNING id, channel_id, order_code",
         );
-        let mut query = crate::generated(sql);
+        let mut query = crate::generated(sql, chunk.len());
         for index in chunk {
             let (order, hash, _) = orders[*index];
             query = query
@@ -250,7 +250,7 @@ async fn insert_lines(
     let placeholders = Placeholders::of(conn);
     for chunk in lines.chunks(crate::UPSERT_ROWS_MAX) {
         let sql = insert_sql(placeholders, "order_lines", &LINE_COLUMNS, chunk.len(), "");
-        let mut query = crate::generated(sql);
+        let mut query = crate::generated(sql, chunk.len());
         for (order, (line_id, sku, ordered, price)) in chunk {
             query = query
                 .bind(client.0)
@@ -453,7 +453,7 @@ pub(crate) async fn rows_for_ids(
             placeholders,
             &sql.replace("{ids}", &in_list(placeholders, chunk.len(), 1)),
         );
-        let mut query = crate::generated(statement).bind(client.0);
+        let mut query = crate::generated(statement, chunk.len()).bind(client.0);
         for id in chunk {
             query = query.bind(*id);
         }
@@ -599,7 +599,7 @@ pub async fn allocatable_stock(
                     in_list(placeholders, chunk.len(), 1)
                 );
                 let sql = numbered_first(placeholders, &sql);
-                let mut query = crate::generated(sql).bind(client.0);
+                let mut query = crate::generated(sql, chunk.len()).bind(client.0);
                 for sku in chunk {
                     query = query.bind(*sku);
                 }
@@ -857,7 +857,7 @@ pub async fn insert_shipments(
             // The returned rows name their pair, so their order does not matter.
             "RETURNING id, order_id, warehouse_id",
         );
-        let mut query = crate::generated(sql);
+        let mut query = crate::generated(sql, chunk.len());
         for (order, warehouse) in chunk {
             query = query
                 .bind(client.0)
@@ -909,7 +909,7 @@ pub async fn insert_allocations(
             chunk.len(),
             "",
         );
-        let mut query = crate::generated(sql);
+        let mut query = crate::generated(sql, chunk.len());
         for (shipment, line, warehouse, sku, bucket, qty) in chunk {
             query = query
                 .bind(client.0)
@@ -956,7 +956,7 @@ async fn add_to_lines(
              + order_lines.cancelled + v.column2 <= order_lines.ordered",
             chunk.len(),
         );
-        let mut query = crate::generated(sql);
+        let mut query = crate::generated(sql, chunk.len());
         for (line, qty) in chunk {
             query = query.bind(*line).bind(*qty);
         }
@@ -987,7 +987,7 @@ pub async fn record_attempts(
             "orders.id = v.column1",
             chunk.len(),
         );
-        let mut query = crate::generated(sql);
+        let mut query = crate::generated(sql, chunk.len());
         for (order, status, trace) in chunk {
             query = query
                 .bind(*order)
@@ -1035,7 +1035,7 @@ pub async fn emit_many(
             chunk.len(),
             "",
         );
-        let mut query = crate::generated(sql);
+        let mut query = crate::generated(sql, chunk.len());
         for (event_type, order, data) in chunk {
             query = query
                 .bind(client.0)

@@ -66,7 +66,7 @@ pub async fn upsert_many(
             &["client_id", "kind", "code"],
             chunk.len(),
         );
-        let mut query = crate::generated(sql);
+        let mut query = crate::generated(sql, chunk.len());
         for (code, partner) in chunk {
             query = query
                 .bind(client.0)

@@ -72,7 +72,7 @@ pub async fn upsert_many(
             &["client_id", "code"],
             chunk.len(),
         );
-        let mut query = crate::generated(sql);
+        let mut query = crate::generated(sql, chunk.len());
         for (code, sku) in chunk {
             let attributes = serde_json::to_string(&sku.attributes)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -175,7 +175,7 @@ pub async fn ids_by_code(
         };
         let sql =
             format!("SELECT id, code FROM skus WHERE client_id = {first} AND code IN ({list})");
-        let mut query = crate::generated(sql).bind(client.0);
+        let mut query = crate::generated(sql, chunk.len()).bind(client.0);
         for code in chunk {
             query = query.bind(code.to_string());
         }

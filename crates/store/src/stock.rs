@@ -131,7 +131,7 @@ pub async fn apply_many(
              AND stock.sku_id = v.column3 AND stock.bucket = v.column4 AND stock.qty >= v.column5",
             chunk.len(),
         );
-        let mut query = crate::generated(sql);
+        let mut query = crate::generated(sql, chunk.len());
         for ((key, bucket), qty) in chunk {
             query = query
                 .bind(key.client.0)
@@ -157,7 +157,7 @@ pub async fn apply_many(
             chunk.len(),
             "ON CONFLICT (client_id, warehouse_id, sku_id, bucket) DO UPDATE SET qty = stock.qty + excluded.qty",
         );
-        let mut query = crate::generated(sql);
+        let mut query = crate::generated(sql, chunk.len());
         for ((key, bucket), qty) in chunk {
             query = query
                 .bind(key.client.0)
@@ -182,7 +182,7 @@ pub async fn apply_many(
     ];
     for chunk in movements.chunks(UPSERT_ROWS_MAX) {
         let sql = insert_sql(placeholders, "ledger", &LEDGER, chunk.len(), "");
-        let mut query = crate::generated(sql);
+        let mut query = crate::generated(sql, chunk.len());
         for (key, movement, reference) in chunk {
             query = query
                 .bind(key.client.0)
@@ -265,7 +265,7 @@ pub async fn lock_keys(
              ORDER BY client_id, warehouse_id, sku_id FOR NO KEY UPDATE"
         );
         for sql in [create, lock] {
-            let mut query = crate::generated(sql);
+            let mut query = crate::generated(sql, chunk.len());
             for key in chunk {
                 query = query.bind(key.client.0).bind(key.warehouse).bind(key.sku);
             }
@@ -393,7 +393,7 @@ pub async fn rows_of_keys(
                 0
             )
         );
-        let mut query = crate::generated(sql);
+        let mut query = crate::generated(sql, chunk.len());
         for key in chunk {
             query = query.bind(key.client.0).bind(key.warehouse).bind(key.sku);
         }
