@@ -338,8 +338,12 @@ fn pool_options(
 /// How often the SQLite log is copied back into the database file when the writer does
 /// not do it itself.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-/// Log frames (pages) beyond which a checkpoint also starts the log afresh.
+/// Log frames (pages) beyond which a checkpoint also starts the log afresh, waiting for
+/// readers only briefly.
 const LOG_FRAMES_RESTART: i64 = 1024;
+/// Log frames (16 MiB) beyond which the restart waits for readers as long as any writer
+/// would (the busy timeout): readers always in the log must not let it grow without end.
+const LOG_FRAMES_MAX: i64 = 4096;
 
 /// Copies the SQLite log back into the database file every [`CHECKPOINT_EVERY`] until the
 /// last handle of the store is dropped or its pool is closed. First `PASSIVE`, from a
@@ -348,7 +352,8 @@ const LOG_FRAMES_RESTART: i64 = 1024;
 /// keeps committing (the log only restarts when a write begins with every frame copied),
 /// so it would grow without end; when more than [`LOG_FRAMES_RESTART`] frames remain, the
 /// task takes the write gate between two transactions and runs `TRUNCATE`, which copies
-/// the rest, waits (20 ms at most) for readers to leave the log, and empties it.
+/// the rest, waits for readers to leave the log (20 ms at most, or the busy timeout past
+/// [`LOG_FRAMES_MAX`]), and empties it.
 fn spawn_checkpoints(pool: AnyPool, write_gate: Arc<Mutex<()>>, alive: std::sync::Weak<()>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
@@ -375,8 +380,14 @@ async fn checkpoint(pool: &AnyPool, write_gate: &Mutex<()>) -> StoreResult<()> {
         let mut conn = pool.acquire().await?;
         let _gate = write_gate.lock().await;
         // Waits for readers still in the log only briefly, since writers wait meanwhile: a
-        // long reader (an export) just postpones the restart to a later round.
-        conn.execute("PRAGMA busy_timeout = 20").await?;
+        // long reader (an export) just postpones the restart to a later round — until the
+        // log passes LOG_FRAMES_MAX.
+        let wait = if log > LOG_FRAMES_MAX {
+            "PRAGMA busy_timeout = 5000"
+        } else {
+            "PRAGMA busy_timeout = 20"
+        };
+        conn.execute(wait).await?;
         let truncated = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&mut *conn)
             .await;

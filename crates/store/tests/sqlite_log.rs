@@ -75,6 +75,10 @@ async fn the_sqlite_log_stays_bounded_under_continuous_writes() {
         largest = largest.max(std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0));
     }
     store.close().await;
+    println!(
+        "wrote {written} bytes in {:?}; the log reached {largest} bytes at most",
+        started.elapsed()
+    );
     let reads = reading.await.expect("reader");
     assert!(reads > 0);
     assert!(
