@@ -518,7 +518,7 @@ async fn apply_outward_orders(
     let answers = service::orders::insert_many(tx.conn(), client, &batch, at).await?;
     for ((order, _), answer) in validated.iter().zip(answers) {
         match answer {
-            Ok(service::orders::Ingested::Created(id)) => created.push(id),
+            Ok(service::orders::Ingested::Created(view)) => created.push(*view),
             Ok(service::orders::Ingested::Same(_)) => {}
             Ok(service::orders::Ingested::Different) => errors.push(row_error(
                 order.rows[0].number,
@@ -539,14 +539,7 @@ async fn apply_outward_orders(
     if !errors.is_empty() {
         return Err(refused(errors));
     }
-    service::allocate::run(
-        tx.conn(),
-        client,
-        service::allocate::Scope::Created(&created),
-        &scope.actor,
-        at,
-    )
-    .await?;
+    service::allocate::run_created(tx.conn(), client, &mut created, &scope.actor, at).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -72,12 +72,10 @@ impl OrderLineRow {
 /// What inserting an order found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inserted {
-    Created(i64),
+    /// A new order: its id and its lines' ids, in the order the lines were given.
+    Created { id: i64, line_ids: Vec<i64> },
     /// The natural key exists: its id and the hash of the body first accepted.
-    Exists {
-        id: i64,
-        body_hash: String,
-    },
+    Exists { id: i64, body_hash: String },
 }
 
 /// A line to insert: (line_id, sku_id, ordered, price_minor).
@@ -203,7 +201,10 @@ pub async fn insert_many(
         answers.push(match created.get(&key) {
             Some(id) if first == index => {
                 lines.extend(order_lines.iter().map(|line| (*id, line)));
-                Inserted::Created(*id)
+                Inserted::Created {
+                    id: *id,
+                    line_ids: Vec::with_capacity(order_lines.len()),
+                }
             }
             // Earlier in this call: the body first accepted is that order's.
             Some(id) => Inserted::Exists {
@@ -224,7 +225,17 @@ pub async fn insert_many(
             }
         });
     }
-    insert_lines(conn, client, &lines).await?;
+    let line_ids = insert_lines(conn, client, &lines).await?;
+    for (index, answer) in answers.iter_mut().enumerate() {
+        if let Inserted::Created { id, line_ids: ids } = answer {
+            for (line_id, _, _, _) in orders[index].2 {
+                let line = line_ids
+                    .get(&(*id, line_id.as_str()))
+                    .ok_or_else(|| StoreError::Corrupt("an inserted line answered no id".into()))?;
+                ids.push(*line);
+            }
+        }
+    }
     Ok(answers)
 }
 
@@ -241,15 +252,23 @@ const LINE_COLUMNS: [&str; 9] = [
 ];
 
 /// Lines of new orders as (order id, (line_id, sku_id, ordered, price_minor)), in
-/// multi-row statements.
-async fn insert_lines(
+/// multi-row statements; answers each line's id by (order id, line_id).
+async fn insert_lines<'a>(
     conn: &mut AnyConnection,
     client: ClientId,
-    lines: &[(i64, &NewLine)],
-) -> StoreResult<()> {
+    lines: &[(i64, &'a NewLine)],
+) -> StoreResult<HashMap<(i64, &'a str), i64>> {
     let placeholders = Placeholders::of(conn);
+    let mut ids = HashMap::with_capacity(lines.len());
     for chunk in lines.chunks(crate::UPSERT_ROWS_MAX) {
-        let sql = insert_sql(placeholders, "order_lines", &LINE_COLUMNS, chunk.len(), "");
+        // Returned rows name their line, so their order does not matter.
+        let sql = insert_sql(
+            placeholders,
+            "order_lines",
+            &LINE_COLUMNS,
+            chunk.len(),
+            "RETURNING id, order_id, line_id",
+        );
         let mut query = crate::generated(sql, chunk.len());
         for (order, (line_id, sku, ordered, price)) in chunk {
             query = query
@@ -263,9 +282,20 @@ async fn insert_lines(
                 .bind(0_i64)
                 .bind(0_i64);
         }
-        query.execute(&mut *conn).await?;
+        let given: HashMap<(i64, &str), &'a str> = chunk
+            .iter()
+            .map(|(order, (line_id, _, _, _))| ((*order, line_id.as_str()), line_id.as_str()))
+            .collect();
+        for row in query.fetch_all(&mut *conn).await? {
+            let order: i64 = row.try_get("order_id")?;
+            let line_id: String = row.try_get("line_id")?;
+            let Some(given) = given.get(&(order, line_id.as_str())) else {
+                return Err(StoreError::Corrupt("an unknown line was inserted".into()));
+            };
+            ids.insert((order, *given), row.try_get("id")?);
+        }
     }
-    Ok(())
+    Ok(ids)
 }
 
 macro_rules! select_order {
@@ -1000,15 +1030,16 @@ pub async fn record_attempts(
     Ok(())
 }
 
-/// Writes many events to the outbox: (type, order, data).
+/// Writes many events to the outbox: (type, order, data); answers their ids, in the
+/// order of `events`.
 pub async fn emit_many(
     conn: &mut AnyConnection,
     client: ClientId,
     events: &[(&str, Option<i64>, String)],
     at: i64,
-) -> StoreResult<()> {
+) -> StoreResult<Vec<i64>> {
     if events.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     // Readers page the outbox by id (`GET /events?after=`, the webhook cursor), so ids must
     // become visible in id order. On PostgreSQL two transactions could draw ids 41 and 42
@@ -1027,13 +1058,16 @@ pub async fn emit_many(
             .await?;
     }
     let placeholders = Placeholders::of(conn);
+    let mut ids = Vec::with_capacity(events.len());
     for chunk in events.chunks(UPSERT_ROWS_MAX) {
+        // Ids are drawn row by row in the order the rows are given; the order the database
+        // returns them in is not promised, so they are sorted back into it.
         let sql = insert_sql(
             placeholders,
             "outbox",
             &["client_id", "event_type", "order_id", "data", "at"],
             chunk.len(),
-            "",
+            "RETURNING id",
         );
         let mut query = crate::generated(sql, chunk.len());
         for (event_type, order, data) in chunk {
@@ -1044,9 +1078,21 @@ pub async fn emit_many(
                 .bind(data.clone())
                 .bind(at);
         }
-        query.execute(&mut *conn).await?;
+        let mut drawn = query
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| row.try_get("id"))
+            .collect::<Result<Vec<i64>, _>>()?;
+        if drawn.len() != chunk.len() {
+            return Err(StoreError::Corrupt(
+                "the outbox answered too few ids".into(),
+            ));
+        }
+        drawn.sort_unstable();
+        ids.extend(drawn);
     }
-    Ok(())
+    Ok(ids)
 }
 
 #[cfg(test)]

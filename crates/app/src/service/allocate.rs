@@ -10,15 +10,17 @@ use oms_domain::allocation::{
     plan_allocation,
 };
 use oms_domain::inventory::{COMMON, Movement};
-use oms_domain::order::{LineCounts, derive_status};
+use oms_domain::order::{LineCounts, OrderStatus, derive_status};
 use oms_domain::settings::ClientSettings;
-use oms_store::orders::{self, OrderLineRow, OrderRow};
+use oms_domain::shipment::ShipmentStatus;
+use oms_store::orders::{self, AllocationRow, EventRow, OrderLineRow, OrderRow, ShipmentRow};
 use oms_store::stock::StockKey;
 use oms_store::{ClientId, Conn, clients, pools, warehouses};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
+use crate::service::orders::OrderView;
 use crate::service::stock::StockChanges;
 
 /// What one pass did.
@@ -38,9 +40,18 @@ pub enum Scope<'a> {
     AllOpen,
     /// These orders, whatever their retry setting: `POST …/allocate`.
     Orders(&'a [i64]),
-    /// Orders created in this transaction (intake, order files): as `Orders`, knowing
-    /// they have no shipments yet.
-    Created(&'a [i64]),
+}
+
+/// How a pass found its orders, which decides what else it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// Every open order of the client: all its allocatable stock is read.
+    All,
+    /// Orders named by id: only their SKUs' stock is read.
+    Named,
+    /// Orders created in this transaction: only their SKUs' stock, and no shipments
+    /// (they have none yet).
+    New,
 }
 
 /// Runs one pass for `client` inside the caller's transaction.
@@ -51,20 +62,71 @@ pub async fn run(
     actor: &str,
     at: i64,
 ) -> ApiResult<PassSummary> {
-    let (only_auto, ids) = match scope {
-        Scope::AutoRetry => (true, None),
-        Scope::AllOpen => (false, None),
-        Scope::Orders(ids) | Scope::Created(ids) => (false, Some(ids)),
+    let (only_auto, ids, found) = match scope {
+        Scope::AutoRetry => (true, None, Found::All),
+        Scope::AllOpen => (false, None, Found::All),
+        Scope::Orders(ids) => (false, Some(ids), Found::Named),
     };
     let (open_orders, open_lines) = orders::open_demand(conn, client, only_auto, ids).await?;
+    let (summary, _) = pass(conn, client, &open_orders, &open_lines, found, actor, at).await?;
+    Ok(summary)
+}
+
+/// Allocates orders created in this transaction (intake, order files) from their views as
+/// written, without reading them back, and brings each view up to date with what the pass
+/// wrote — so the caller can answer from it.
+pub async fn run_created(
+    conn: &mut Conn,
+    client: ClientId,
+    views: &mut [OrderView],
+    actor: &str,
+    at: i64,
+) -> ApiResult<PassSummary> {
+    // Demand as `open_demand` would read it: orders with open quantity, with all their lines.
+    let open = |view: &&OrderView| {
+        view.order.status != OrderStatus::Cancelled.as_str()
+            && view.lines.iter().any(|l| l.open() > 0)
+    };
+    let open_orders: Vec<OrderRow> = views.iter().filter(open).map(|v| v.order.clone()).collect();
+    let open_lines: Vec<OrderLineRow> = views
+        .iter()
+        .filter(open)
+        .flat_map(|v| v.lines.iter().cloned())
+        .collect();
+    let (summary, written) = pass(
+        conn,
+        client,
+        &open_orders,
+        &open_lines,
+        Found::New,
+        actor,
+        at,
+    )
+    .await?;
+    for view in views.iter_mut() {
+        written.update(view, at);
+    }
+    Ok(summary)
+}
+
+/// Plans and writes one pass over `open_orders` (with all their lines).
+async fn pass(
+    conn: &mut Conn,
+    client: ClientId,
+    open_orders: &[OrderRow],
+    open_lines: &[OrderLineRow],
+    found: Found,
+    actor: &str,
+    at: i64,
+) -> ApiResult<(PassSummary, Written)> {
     if open_orders.is_empty() {
-        return Ok(PassSummary::default());
+        return Ok((PassSummary::default(), Written::default()));
     }
     let settings: ClientSettings = serde_json::from_str(&clients::settings_in(conn, client).await?)
         .map_err(|e| ApiError::Internal(format!("stored settings: {e}")))?;
     let candidates = candidate_warehouses(conn, client).await?;
     let pools_of_channel = channel_pools(conn, client).await?;
-    let skus: Option<Vec<i64>> = ids.map(|_| {
+    let skus: Option<Vec<i64>> = (found != Found::All).then(|| {
         let mut skus: Vec<i64> = open_lines.iter().map(|l| l.sku_id).collect();
         skus.sort_unstable();
         skus.dedup();
@@ -78,9 +140,9 @@ pub async fn run(
         snapshot.add(warehouse, sku, name, qty);
     }
     let order_ids: Vec<i64> = open_orders.iter().map(|o| o.id).collect();
-    let used = match scope {
-        Scope::Created(_) => HashMap::new(),
-        _ => orders::used_warehouses(conn, client, &order_ids).await?,
+    let used = match found {
+        Found::New => HashMap::new(),
+        Found::All | Found::Named => orders::used_warehouses(conn, client, &order_ids).await?,
     };
     // Demand is the open lines; every line counts for the status afterwards.
     let mut lines_of: HashMap<i64, Vec<&OrderLineRow>> = HashMap::new();
@@ -104,9 +166,58 @@ pub async fn run(
         lines: open_lines.iter().map(|l| (l.id, l)).collect(),
         warehouse_codes: candidates.iter().map(|w| (w.id, w.code.as_str())).collect(),
     };
-    let mut summary = apply(conn, client, &plan, &known, actor, at).await?;
+    let (mut summary, written) = apply(conn, client, &plan, &known, actor, at).await?;
     summary.orders_seen = open_orders.len() as u64;
-    Ok(summary)
+    Ok((summary, written))
+}
+
+/// What a pass wrote, for callers that answer from memory (see [`run_created`]).
+#[derive(Default)]
+struct Written {
+    /// Per written order: its status and trace after the pass.
+    orders: HashMap<i64, (String, String)>,
+    /// Per line: units the pass allocated and closed short.
+    lines: HashMap<i64, (i64, i64)>,
+    shipments: Vec<ShipmentRow>,
+    /// Allocation rows by order, in the order written.
+    allocations: Vec<(i64, AllocationRow)>,
+    /// Outbox events by order, in id order.
+    events: Vec<(i64, EventRow)>,
+}
+
+impl Written {
+    /// Brings `view` to what reading it back would answer now.
+    fn update(&self, view: &mut OrderView, at: i64) {
+        let id = view.order.id;
+        if let Some((status, trace)) = self.orders.get(&id) {
+            view.order.status.clone_from(status);
+            view.order.allocation_trace = Some(trace.clone());
+            view.order.attempts += 1;
+            view.order.updated_at = at;
+        }
+        for line in &mut view.lines {
+            if let Some((allocated, cancelled)) = self.lines.get(&line.id) {
+                line.allocated += allocated;
+                line.cancelled += cancelled;
+            }
+        }
+        view.shipments
+            .extend(self.shipments.iter().filter(|s| s.order_id == id).cloned());
+        view.shipments.sort_by_key(|s| s.id);
+        view.allocations.extend(
+            self.allocations
+                .iter()
+                .filter(|(order, _)| *order == id)
+                .map(|(_, a)| a.clone()),
+        );
+        view.events.extend(
+            self.events
+                .iter()
+                .filter(|(order, _)| *order == id)
+                .map(|(_, e)| e.clone()),
+        );
+        view.events.sort_by_key(|e| e.id);
+    }
 }
 
 /// What a pass read, by id: its orders and lines, and the client's warehouse codes.
@@ -216,10 +327,11 @@ async fn apply(
     known: &Known<'_>,
     actor: &str,
     at: i64,
-) -> ApiResult<PassSummary> {
+) -> ApiResult<(PassSummary, Written)> {
     let orders_by_id = &known.orders;
     let lines_by_id = &known.lines;
     let mut summary = PassSummary::default();
+    let mut done = Written::default();
     let mut written: Vec<(&OrderPlan, &OrderRow, String)> = Vec::new();
     for order_plan in &plan.orders {
         let Some(order) = orders_by_id.get(&order_plan.order_id) else {
@@ -236,7 +348,7 @@ async fn apply(
         }
     }
     if written.is_empty() {
-        return Ok(summary);
+        return Ok((summary, done));
     }
 
     let mut movements = Vec::new();
@@ -275,6 +387,19 @@ async fn apply(
                 a.bucket.clone(),
                 a.qty,
             ));
+            if let Some(line) = lines_by_id.get(&a.line_id) {
+                done.allocations.push((
+                    order.id,
+                    AllocationRow {
+                        shipment_id: shipment,
+                        order_line_id: a.line_id,
+                        line_id: line.line_id.clone(),
+                        sku: line.sku.clone(),
+                        bucket: a.bucket.clone(),
+                        qty: a.qty,
+                    },
+                ));
+            }
             summary.lines_allocated += 1;
             summary.units_allocated += u64::try_from(a.qty).unwrap_or(0);
         }
@@ -314,6 +439,8 @@ async fn apply(
             true,
             false,
         );
+        done.orders
+            .insert(order.id, (status.as_str().to_owned(), trace.clone()));
         attempts.push((order.id, status.as_str().to_owned(), trace));
         events.extend(order_events(
             order_plan,
@@ -326,8 +453,39 @@ async fn apply(
     orders::record_attempts(conn, &attempts, at).await?;
     // The orders' events, then the stock's, written together.
     events.extend(changes.announcements(conn).await?);
-    orders::emit_many(conn, client, &events, at).await?;
-    Ok(summary)
+    let ids = orders::emit_many(conn, client, &events, at).await?;
+    for ((event_type, order, data), id) in events.into_iter().zip(ids) {
+        if let Some(order) = order {
+            done.events.push((
+                order,
+                EventRow {
+                    id,
+                    event_type: event_type.to_owned(),
+                    data,
+                    at,
+                },
+            ));
+        }
+    }
+    done.lines = added;
+    for ((order, warehouse), id) in &shipment_of {
+        done.shipments.push(ShipmentRow {
+            id: *id,
+            order_id: *order,
+            warehouse_id: *warehouse,
+            warehouse: known
+                .warehouse_codes
+                .get(warehouse)
+                .map(|code| (*code).to_owned())
+                .unwrap_or_default(),
+            status: ShipmentStatus::Released.as_str().to_owned(),
+            awb: None,
+            carrier: None,
+            created_at: at,
+            updated_at: at,
+        });
+    }
+    Ok((summary, done))
 }
 
 /// The outbox events of one order's attempt: `order.allocated` and one `shipment.released`

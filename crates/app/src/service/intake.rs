@@ -36,9 +36,13 @@ pub struct Submitted {
     pub hash: String,
 }
 
-/// What became of a submitted order once its batch committed: its id, and whether it is
-/// new (`false`: the same order was stored before).
-type Taken = ApiResult<(i64, bool)>;
+/// What became of a submitted order once its batch committed.
+enum Taken {
+    /// A new order, as the batch wrote it.
+    New(Box<OrderView>),
+    /// The same order, stored before (or earlier in this batch): its id.
+    Known(i64),
+}
 
 /// The order as stored after its batch committed, and whether it is new.
 pub type Answer = ApiResult<(OrderView, bool)>;
@@ -116,26 +120,65 @@ async fn work(store: Store, receiver: Arc<Mutex<mpsc::Receiver<Job>>>) {
         let started = std::time::Instant::now();
         let outcomes = commit(&store, &submitted).await;
         metrics::histogram!("oms_order_batch_seconds").record(started.elapsed().as_secs_f64());
-        // Reading the answers back is off the writer's path: the next batch may commit
-        // meanwhile.
         let clients: Vec<ClientId> = submitted.iter().map(|s| s.client).collect();
-        tokio::spawn(answer(store.clone(), clients, outcomes, replies));
+        answer(&store, clients, outcomes, replies).await;
     }
 }
 
-/// Reads every committed order of a batch back in a few statements per client, and
-/// answers each caller.
+/// Answers each caller of a committed batch: a new order from what the batch wrote, an
+/// order stored before by reading it back. Reads are spawned off the writer's path, so
+/// the next batch may commit meanwhile.
 async fn answer(
-    store: Store,
+    store: &Store,
     clients: Vec<ClientId>,
-    outcomes: Vec<Taken>,
+    outcomes: Vec<ApiResult<Taken>>,
     replies: Vec<oneshot::Sender<Answer>>,
 ) {
+    // The same new order sent twice in one batch answers its second caller as its first.
+    let repeated: std::collections::BTreeSet<(ClientId, i64)> = clients
+        .iter()
+        .zip(&outcomes)
+        .filter_map(|(client, outcome)| match outcome {
+            Ok(Taken::Known(id)) => Some((*client, *id)),
+            _ => None,
+        })
+        .collect();
+    let written: BTreeMap<(ClientId, i64), OrderView> = clients
+        .iter()
+        .zip(&outcomes)
+        .filter_map(|(client, outcome)| match outcome {
+            Ok(Taken::New(view)) if repeated.contains(&(*client, view.order.id)) => {
+                Some(((*client, view.order.id), (**view).clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut to_read = Vec::new();
+    for ((client, outcome), reply) in clients.into_iter().zip(outcomes).zip(replies) {
+        // A caller that went away (timeout, disconnect) needs no answer.
+        let _ = match outcome {
+            Ok(Taken::New(view)) => reply.send(Ok((*view, true))),
+            Ok(Taken::Known(id)) => match written.get(&(client, id)) {
+                Some(view) => reply.send(Ok((view.clone(), false))),
+                None => {
+                    to_read.push((client, id, reply));
+                    continue;
+                }
+            },
+            Err(error) => reply.send(Err(error)),
+        };
+    }
+    if !to_read.is_empty() {
+        tokio::spawn(answer_stored(store.clone(), to_read));
+    }
+}
+
+/// Reads orders stored before back in a few statements per client, and answers each
+/// caller.
+async fn answer_stored(store: Store, to_read: Vec<(ClientId, i64, oneshot::Sender<Answer>)>) {
     let mut ids: BTreeMap<ClientId, Vec<i64>> = BTreeMap::new();
-    for (client, outcome) in clients.iter().zip(&outcomes) {
-        if let Ok((id, _)) = outcome {
-            ids.entry(*client).or_default().push(*id);
-        }
+    for (client, id, _) in &to_read {
+        ids.entry(*client).or_default().push(*id);
     }
     let mut read = BTreeMap::new();
     let mut failed = None;
@@ -152,22 +195,20 @@ async fn answer(
         }
         Err(error) => failed = Some(error.to_string()),
     }
-    for ((client, outcome), reply) in clients.into_iter().zip(outcomes).zip(replies) {
-        // The same new order sent twice in one batch answers both callers.
-        let answer = outcome.and_then(|(id, created)| match read.get(&(client, id)) {
-            Some(view) => Ok((view.clone(), created)),
+    for (client, id, reply) in to_read {
+        let answer = match read.get(&(client, id)) {
+            Some(view) => Ok((view.clone(), false)),
             None => Err(ApiError::Unavailable(format!(
                 "the order was stored but could not be read back ({}); GET it",
                 failed.as_deref().unwrap_or("not found")
             ))),
-        });
-        // A caller that went away (timeout, disconnect) needs no answer.
+        };
         let _ = reply.send(answer);
     }
 }
 
 /// Commits `batch`, answering one outcome per order in order.
-async fn commit(store: &Store, batch: &[Submitted]) -> Vec<Taken> {
+async fn commit(store: &Store, batch: &[Submitted]) -> Vec<ApiResult<Taken>> {
     match commit_together(store, batch).await {
         Ok(outcomes) => outcomes,
         Err(error) if batch.len() == 1 => vec![Err(error)],
@@ -190,7 +231,7 @@ async fn commit(store: &Store, batch: &[Submitted]) -> Vec<Taken> {
 /// One transaction for the whole batch. Races for stock (another writer took it first)
 /// run the batch again; after [`RACE_ATTEMPTS_MAX`] lost races the orders are stored
 /// unallocated and the allocator retries them.
-async fn commit_together(store: &Store, batch: &[Submitted]) -> ApiResult<Vec<Taken>> {
+async fn commit_together(store: &Store, batch: &[Submitted]) -> ApiResult<Vec<ApiResult<Taken>>> {
     let mut allocate_now = true;
     let mut attempt = 0;
     loop {
@@ -212,18 +253,18 @@ async fn attempt_batch(
     store: &Store,
     batch: &[Submitted],
     allocate_now: bool,
-) -> ApiResult<Vec<Taken>> {
+) -> ApiResult<Vec<ApiResult<Taken>>> {
     let mut tx = store.begin_write().await?;
     let at = now_micros();
-    // New orders per (client, actor): one allocation pass each, so the ledger names who
-    // brought every order in.
-    let mut created: BTreeMap<(ClientId, &str), Vec<i64>> = BTreeMap::new();
     // One insert per client, in a few statements for all its orders.
     let mut by_client: BTreeMap<ClientId, Vec<usize>> = BTreeMap::new();
     for (index, one) in batch.iter().enumerate() {
         by_client.entry(one.client).or_default().push(index);
     }
-    let mut outcomes: Vec<Option<Taken>> = batch.iter().map(|_| None).collect();
+    // New orders per (client, actor), as written: one allocation pass each, so the ledger
+    // names who brought every order in; the pass brings the views up to date.
+    let mut created: BTreeMap<(ClientId, &str), Vec<(usize, OrderView)>> = BTreeMap::new();
+    let mut outcomes: Vec<Option<ApiResult<Taken>>> = batch.iter().map(|_| None).collect();
     for (client, indexes) in &by_client {
         let orders: Vec<(&NewOrder, &str)> = indexes
             .iter()
@@ -232,29 +273,32 @@ async fn attempt_batch(
         let answers = insert_many(tx.conn(), *client, &orders, at).await?;
         for (index, answer) in indexes.iter().zip(answers) {
             let one = &batch[*index];
-            outcomes[*index] = Some(match answer {
-                Ok(Ingested::Created(id)) => {
+            outcomes[*index] = match answer {
+                Ok(Ingested::Created(view)) => {
                     created
                         .entry((one.client, one.actor.as_str()))
                         .or_default()
-                        .push(id);
-                    Ok((id, true))
+                        .push((*index, *view));
+                    None
                 }
-                Ok(Ingested::Same(id)) => Ok((id, false)),
-                Ok(Ingested::Different) => Err(ApiError::Conflict(different(&one.order))),
-                Err(problems) => Err(ApiError::invalid(problems)),
-            });
+                Ok(Ingested::Same(id)) => Some(Ok(Taken::Known(id))),
+                Ok(Ingested::Different) => Some(Err(ApiError::Conflict(different(&one.order)))),
+                Err(problems) => Some(Err(ApiError::invalid(problems))),
+            };
         }
     }
-    let outcomes: Vec<Taken> = outcomes
-        .into_iter()
-        .map(|o| o.unwrap_or_else(|| Err(ApiError::Internal("an order was not taken".into()))))
-        .collect();
-    if allocate_now {
-        for ((client, actor), ids) in &created {
-            allocate::run(tx.conn(), *client, allocate::Scope::Created(ids), actor, at).await?;
+    for ((client, actor), new) in created {
+        let (indexes, mut views): (Vec<usize>, Vec<OrderView>) = new.into_iter().unzip();
+        if allocate_now {
+            allocate::run_created(tx.conn(), client, &mut views, actor, at).await?;
+        }
+        for (index, view) in indexes.into_iter().zip(views) {
+            outcomes[index] = Some(Ok(Taken::New(Box::new(view))));
         }
     }
     tx.commit().await?;
-    Ok(outcomes)
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Err(ApiError::Internal("an order was not taken".into()))))
+        .collect())
 }

@@ -209,7 +209,9 @@ fn resolve(
 
 /// What storing an order found.
 pub enum Ingested {
-    Created(i64),
+    /// A new order, as written in this transaction: its view, with no shipments,
+    /// allocations or events yet, for a caller that goes on without reading it back.
+    Created(Box<OrderView>),
     /// The same order was stored before.
     Same(i64),
     /// Another order holds this (channel, order_code).
@@ -255,11 +257,13 @@ pub async fn insert_many(
         .await?
         .into_iter();
     let mut answers = Vec::with_capacity(batch.len());
-    for ((_, hash), resolved) in batch.iter().zip(resolved) {
+    for ((order, hash), resolved) in batch.iter().zip(resolved) {
         answers.push(match resolved {
             Err(problems) => Err(problems),
-            Ok(_) => Ok(match inserted.next() {
-                Some(Inserted::Created(id)) => Ingested::Created(id),
+            Ok((record, lines)) => Ok(match inserted.next() {
+                Some(Inserted::Created { id, line_ids }) => Ingested::Created(Box::new(new_view(
+                    order, hash, id, record, &lines, &line_ids, at,
+                )?)),
                 Some(Inserted::Exists { id, body_hash }) if body_hash == *hash => {
                     Ingested::Same(id)
                 }
@@ -269,6 +273,67 @@ pub async fn insert_many(
         });
     }
     Ok(answers)
+}
+
+/// The view of an order just inserted, built from what was written: exactly what reading
+/// it back in the same transaction would answer.
+fn new_view(
+    order: &NewOrder,
+    hash: &str,
+    id: i64,
+    record: OrderRecord,
+    lines: &ResolvedLines,
+    line_ids: &[i64],
+    at: i64,
+) -> ApiResult<OrderView> {
+    if line_ids.len() != lines.len() || order.lines.len() != lines.len() {
+        return Err(ApiError::Internal(
+            "an order's lines were not all written".into(),
+        ));
+    }
+    let mut lines: Vec<OrderLineRow> = lines
+        .iter()
+        .zip(line_ids)
+        .zip(&order.lines)
+        .map(
+            |(((line_id, sku_id, ordered, price_minor), line), given)| OrderLineRow {
+                id: *line,
+                order_id: id,
+                line_id: line_id.clone(),
+                sku_id: *sku_id,
+                sku: given.sku.as_str().to_owned(),
+                ordered: *ordered,
+                allocated: 0,
+                shipped: 0,
+                cancelled: 0,
+                price_minor: *price_minor,
+            },
+        )
+        .collect();
+    lines.sort_unstable_by_key(|l| l.id);
+    Ok(OrderView {
+        order: OrderRow {
+            id,
+            channel: order.channel.as_str().to_owned(),
+            record,
+            warehouse: order.warehouse.as_ref().map(|c| c.as_str().to_owned()),
+            destination_warehouse: order
+                .destination_warehouse
+                .as_ref()
+                .map(|c| c.as_str().to_owned()),
+            status: oms_domain::order::OrderStatus::Created.as_str().to_owned(),
+            body_hash: hash.to_owned(),
+            allocation_trace: None,
+            attempts: 0,
+            created_at: at,
+            updated_at: at,
+        },
+        lines,
+        shipments: Vec::new(),
+        allocations: Vec::new(),
+        events: Vec::new(),
+        remarks: Vec::new(),
+    })
 }
 
 pub(crate) fn different(order: &NewOrder) -> String {

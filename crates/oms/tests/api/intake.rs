@@ -101,3 +101,70 @@ async fn orders_arriving_together_each_get_their_own_answer(app: &TestApp) {
         "a refused order leaves nothing behind"
     );
 }
+
+on_both_backends!(a_new_orders_answer_is_the_order_as_stored);
+
+/// New orders are answered from what their batch wrote, not read back: every answer must
+/// be exactly what reading the order answers — split, partly allocated, closed short,
+/// waiting, fixed to a warehouse, sent twice.
+async fn a_new_orders_answer_is_the_order_as_stored(app: &TestApp) {
+    let acme = shop(app).await;
+    stock(app, &acme, "BLR1", "TEE", 3).await;
+    stock(app, &acme, "DEL1", "TEE", 2).await;
+    stock(app, &acme, "DEL1", "JEANS", 4).await;
+    let mut bodies: Vec<Value> = Vec::new();
+    for i in 0..6 {
+        // Two SKUs from two warehouses: split shipments while stock lasts.
+        bodies.push(b2c(
+            &format!("MIX-{i}"),
+            "MYNTRA",
+            "MULTI_SHIPMENT_PARTIAL",
+            &[("TEE", 1), ("JEANS", 1)],
+            BLR,
+        ));
+    }
+    let mut fixed = b2c("FIX-1", "AJIO", "BLOCK_COMPLETE", &[("JEANS", 1)], BLR);
+    fixed["warehouse"] = json!("DEL1");
+    bodies.push(fixed);
+    bodies.push(b2c("BIG-1", "AJIO", "BLOCK_COMPLETE", &[("TEE", 50)], BLR));
+    // Takes what is left and closes the rest short.
+    bodies.push(b2c(
+        "ONE-1",
+        "AJIO",
+        "SINGLE_SHIPMENT_PARTIAL",
+        &[("JEANS", 9)],
+        BLR,
+    ));
+    bodies.push(b2c(
+        "MIX-0",
+        "MYNTRA",
+        "MULTI_SHIPMENT_PARTIAL",
+        &[("TEE", 1), ("JEANS", 1)],
+        BLR,
+    ));
+    let answers = join_all(
+        bodies
+            .iter()
+            .map(|body| app.post("/api/v1/orders", &acme.integration, body.clone()))
+            .collect(),
+    )
+    .await;
+    let mut allocated = 0;
+    for (body, (status, answer)) in bodies.iter().zip(&answers) {
+        assert!(
+            *status == StatusCode::CREATED || *status == StatusCode::OK,
+            "{status} {answer}"
+        );
+        let code = body["order_code"].as_str().expect("code");
+        let (status, stored) = app
+            .get(&format!("/api/v1/orders/{code}"), &acme.support)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{stored}");
+        assert_eq!(
+            *answer, stored,
+            "{code}: the answer differs from the stored order"
+        );
+        allocated += stored["shipments"].as_array().map_or(0, Vec::len);
+    }
+    assert!(allocated > 0, "some orders were allocated: {answers:?}");
+}
