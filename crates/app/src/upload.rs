@@ -515,7 +515,7 @@ async fn apply_outward_orders(
         .iter()
         .map(|(_, (new_order, hash))| (new_order, hash.as_str()))
         .collect();
-    let answers = service::orders::insert_many(tx.conn(), client, &batch, at).await?;
+    let answers = service::orders::stage_many(tx.conn(), client, &batch, at).await?;
     for ((order, _), answer) in validated.iter().zip(answers) {
         match answer {
             Ok(service::orders::Ingested::Created(view)) => created.push(*view),
@@ -539,7 +539,7 @@ async fn apply_outward_orders(
     if !errors.is_empty() {
         return Err(refused(errors));
     }
-    service::allocate::run_created(tx.conn(), client, &mut created, &scope.actor, at).await?;
+    service::allocate::run_created(tx.conn(), client, &mut created, true, &scope.actor, at).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -324,6 +324,13 @@ fn pool_options(
                          PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
                     ))
                     .await?;
+                    // Ids a writing transaction drew for rows it writes later (see
+                    // `orders::insert_heads`); rolled back with the transaction.
+                    conn.execute(
+                        "CREATE TEMP TABLE IF NOT EXISTS drawn_ids \
+                         (name TEXT PRIMARY KEY, last INTEGER NOT NULL)",
+                    )
+                    .await?;
                     if checkpoints_elsewhere {
                         // The writer never copies the log back itself: a commit that did
                         // so held the write lock for it. A task does it off its path.

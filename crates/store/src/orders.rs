@@ -137,6 +137,37 @@ pub async fn insert_many(
     orders: &[NewOrderRow<'_>],
     at: i64,
 ) -> StoreResult<Vec<Inserted>> {
+    let answers = insert_heads(conn, client, orders, at).await?;
+    let mut lines = Vec::new();
+    for ((_, _, given), answer) in orders.iter().zip(&answers) {
+        if let Inserted::Created { id, line_ids } = answer {
+            lines.extend(line_ids.iter().zip(*given).map(
+                |(line, (line_id, sku_id, ordered, price_minor))| NewLineRow {
+                    id: *line,
+                    order_id: *id,
+                    line_id,
+                    sku_id: *sku_id,
+                    ordered: *ordered,
+                    price_minor: *price_minor,
+                    allocated: 0,
+                    cancelled: 0,
+                },
+            ));
+        }
+    }
+    insert_lines(conn, client, &lines).await?;
+    Ok(answers)
+}
+
+/// As [`insert_many`], but writes only the orders themselves: each new order answers ids
+/// drawn for its lines, which the caller writes with [`insert_lines`] in the same
+/// transaction — once, with their counts, after planning their allocation.
+pub async fn insert_heads(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    orders: &[NewOrderRow<'_>],
+    at: i64,
+) -> StoreResult<Vec<Inserted>> {
     const EXISTING: &str = "SELECT id, body_hash FROM orders \
         WHERE client_id = $1 AND channel_id = $2 AND order_code = $3";
     let placeholders = Placeholders::of(conn);
@@ -193,19 +224,25 @@ pub async fn insert_many(
             );
         }
     }
+    let new_lines: usize = orders
+        .iter()
+        .enumerate()
+        .filter(|(index, (record, _, _))| {
+            first_of[&(record.channel_id, record.order_code.as_str())] == *index
+                && created.contains_key(&(record.channel_id, record.order_code.clone()))
+        })
+        .map(|(_, (_, _, lines))| lines.len())
+        .sum();
+    let mut drawn = draw_line_ids(conn, new_lines).await?.into_iter();
     let mut answers = Vec::with_capacity(orders.len());
-    let mut lines = Vec::new();
     for (index, (record, _, order_lines)) in orders.iter().enumerate() {
         let key = (record.channel_id, record.order_code.clone());
         let first = first_of[&(record.channel_id, record.order_code.as_str())];
         answers.push(match created.get(&key) {
-            Some(id) if first == index => {
-                lines.extend(order_lines.iter().map(|line| (*id, line)));
-                Inserted::Created {
-                    id: *id,
-                    line_ids: Vec::with_capacity(order_lines.len()),
-                }
-            }
+            Some(id) if first == index => Inserted::Created {
+                id: *id,
+                line_ids: drawn.by_ref().take(order_lines.len()).collect(),
+            },
             // Earlier in this call: the body first accepted is that order's.
             Some(id) => Inserted::Exists {
                 id: *id,
@@ -225,21 +262,46 @@ pub async fn insert_many(
             }
         });
     }
-    let line_ids = insert_lines(conn, client, &lines).await?;
-    for (index, answer) in answers.iter_mut().enumerate() {
-        if let Inserted::Created { id, line_ids: ids } = answer {
-            for (line_id, _, _, _) in orders[index].2 {
-                let line = line_ids
-                    .get(&(*id, line_id.as_str()))
-                    .ok_or_else(|| StoreError::Corrupt("an inserted line answered no id".into()))?;
-                ids.push(*line);
-            }
-        }
-    }
     Ok(answers)
 }
 
-const LINE_COLUMNS: [&str; 9] = [
+/// Ids for `n` order lines not written yet, in ascending order. PostgreSQL draws them
+/// from the identity sequence. SQLite takes the rowids after the highest written or drawn
+/// in this transaction (the connection's `drawn_ids` remembers draws until they are
+/// written; the writer holds the write lock from `BEGIN IMMEDIATE`, so no one else takes
+/// them meanwhile).
+async fn draw_line_ids(conn: &mut AnyConnection, n: usize) -> StoreResult<Vec<i64>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let count = i64::try_from(n).map_err(|_| StoreError::Corrupt("too many lines".into()))?;
+    if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+        const DRAW: &str = "INSERT INTO temp.drawn_ids (name, last) \
+            VALUES ('order_lines', (SELECT COALESCE(MAX(id), 0) FROM order_lines) + $1) \
+            ON CONFLICT (name) DO UPDATE SET last = MAX(excluded.last, drawn_ids.last + $1) \
+            RETURNING last";
+        let last: i64 = sqlx::query(DRAW)
+            .bind(count)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("last")?;
+        return Ok((last - count + 1..=last).collect());
+    }
+    const DRAW: &str = "SELECT nextval(pg_get_serial_sequence('order_lines', 'id')) AS id \
+                        FROM generate_series(1, $1::bigint)";
+    let mut ids = sqlx::query(DRAW)
+        .bind(count)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| row.try_get("id"))
+        .collect::<Result<Vec<i64>, _>>()?;
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+const LINE_COLUMNS: [&str; 10] = [
+    "id",
     "client_id",
     "order_id",
     "line_id",
@@ -251,51 +313,55 @@ const LINE_COLUMNS: [&str; 9] = [
     "cancelled",
 ];
 
-/// Lines of new orders as (order id, (line_id, sku_id, ordered, price_minor)), in
-/// multi-row statements; answers each line's id by (order id, line_id).
-async fn insert_lines<'a>(
+/// A new order line as written: its drawn id (see [`insert_heads`]), its order, what was
+/// ordered, and what its order's first allocation pass allocated and closed short.
+#[derive(Debug, Clone, Copy)]
+pub struct NewLineRow<'a> {
+    pub id: i64,
+    pub order_id: i64,
+    pub line_id: &'a str,
+    pub sku_id: i64,
+    pub ordered: i64,
+    pub price_minor: Option<i64>,
+    pub allocated: i64,
+    pub cancelled: i64,
+}
+
+/// Writes new order lines, with the ids drawn for them, in multi-row statements.
+pub async fn insert_lines(
     conn: &mut AnyConnection,
     client: ClientId,
-    lines: &[(i64, &'a NewLine)],
-) -> StoreResult<HashMap<(i64, &'a str), i64>> {
+    lines: &[NewLineRow<'_>],
+) -> StoreResult<()> {
     let placeholders = Placeholders::of(conn);
-    let mut ids = HashMap::with_capacity(lines.len());
+    // PostgreSQL's identity column takes a given id only when told to.
+    let overriding = match placeholders {
+        Placeholders::Anonymous => "",
+        Placeholders::Numbered => "OVERRIDING SYSTEM VALUE ",
+    };
     for chunk in lines.chunks(crate::UPSERT_ROWS_MAX) {
-        // Returned rows name their line, so their order does not matter.
-        let sql = insert_sql(
-            placeholders,
-            "order_lines",
-            &LINE_COLUMNS,
-            chunk.len(),
-            "RETURNING id, order_id, line_id",
+        let sql = format!(
+            "INSERT INTO order_lines ({}) {overriding}VALUES {}",
+            LINE_COLUMNS.join(", "),
+            crate::values_rows(placeholders, &[None; LINE_COLUMNS.len()], chunk.len(), 0)
         );
         let mut query = crate::generated(sql, chunk.len());
-        for (order, (line_id, sku, ordered, price)) in chunk {
+        for row in chunk {
             query = query
+                .bind(row.id)
                 .bind(client.0)
-                .bind(*order)
-                .bind(line_id.clone())
-                .bind(*sku)
-                .bind(*ordered)
-                .bind(*price)
+                .bind(row.order_id)
+                .bind(row.line_id.to_owned())
+                .bind(row.sku_id)
+                .bind(row.ordered)
+                .bind(row.price_minor)
+                .bind(row.allocated)
                 .bind(0_i64)
-                .bind(0_i64)
-                .bind(0_i64);
+                .bind(row.cancelled);
         }
-        let given: HashMap<(i64, &str), &'a str> = chunk
-            .iter()
-            .map(|(order, (line_id, _, _, _))| ((*order, line_id.as_str()), line_id.as_str()))
-            .collect();
-        for row in query.fetch_all(&mut *conn).await? {
-            let order: i64 = row.try_get("order_id")?;
-            let line_id: String = row.try_get("line_id")?;
-            let Some(given) = given.get(&(order, line_id.as_str())) else {
-                return Err(StoreError::Corrupt("an unknown line was inserted".into()));
-            };
-            ids.insert((order, *given), row.try_get("id")?);
-        }
+        query.execute(&mut *conn).await?;
     }
-    Ok(ids)
+    Ok(())
 }
 
 macro_rules! select_order {
@@ -922,6 +988,16 @@ pub async fn insert_allocations(
         *per_line.entry(*line).or_default() += qty;
     }
     add_to_lines(conn, "allocated", &per_line.into_iter().collect::<Vec<_>>()).await?;
+    insert_allocation_rows(conn, client, rows).await
+}
+
+/// Writes allocation rows alone: for lines written with their allocated counts already
+/// (see [`insert_lines`]).
+pub async fn insert_allocation_rows(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    rows: &[NewAllocation],
+) -> StoreResult<()> {
     let placeholders = Placeholders::of(conn);
     for chunk in rows.chunks(UPSERT_ROWS_MAX) {
         let sql = insert_sql(

@@ -68,20 +68,35 @@ pub async fn run(
         Scope::Orders(ids) => (false, Some(ids), Found::Named),
     };
     let (open_orders, open_lines) = orders::open_demand(conn, client, only_auto, ids).await?;
-    let (summary, _) = pass(conn, client, &open_orders, &open_lines, found, actor, at).await?;
+    let demanded = Demanded {
+        orders: &open_orders,
+        lines: &open_lines,
+        found,
+        new_lines: &[],
+    };
+    let (summary, _) = pass(conn, client, demanded, actor, at).await?;
     Ok(summary)
 }
 
-/// Allocates orders created in this transaction (intake, order files) from their views as
-/// written, without reading them back, and brings each view up to date with what the pass
-/// wrote — so the caller can answer from it.
+/// Allocates orders created in this transaction from their views as written (see
+/// `orders::stage_many`: the orders are written, their lines only drawn), without reading
+/// them back. The lines are written here, once, with what the pass allocated and closed
+/// short; with `allocate` false (orders stored unallocated after lost races) they are
+/// written as ordered. Each view is brought up to date with what was written, so the
+/// caller can answer from it.
 pub async fn run_created(
     conn: &mut Conn,
     client: ClientId,
     views: &mut [OrderView],
+    allocate: bool,
     actor: &str,
     at: i64,
 ) -> ApiResult<PassSummary> {
+    let new_lines: Vec<OrderLineRow> = views.iter().flat_map(|v| v.lines.clone()).collect();
+    if !allocate {
+        write_new_lines(conn, client, &new_lines, &HashMap::new()).await?;
+        return Ok(PassSummary::default());
+    }
     // Demand as `open_demand` would read it: orders with open quantity, with all their lines.
     let open = |view: &&OrderView| {
         view.order.status != OrderStatus::Cancelled.as_str()
@@ -93,32 +108,73 @@ pub async fn run_created(
         .filter(open)
         .flat_map(|v| v.lines.iter().cloned())
         .collect();
-    let (summary, written) = pass(
-        conn,
-        client,
-        &open_orders,
-        &open_lines,
-        Found::New,
-        actor,
-        at,
-    )
-    .await?;
+    let demanded = Demanded {
+        orders: &open_orders,
+        lines: &open_lines,
+        found: Found::New,
+        new_lines: &new_lines,
+    };
+    let (summary, written) = pass(conn, client, demanded, actor, at).await?;
+    if !written.new_lines_written {
+        write_new_lines(conn, client, &new_lines, &HashMap::new()).await?;
+    }
     for view in views.iter_mut() {
         written.update(view, at);
     }
     Ok(summary)
 }
 
-/// Plans and writes one pass over `open_orders` (with all their lines).
+/// Writes lines drawn but not written yet, with the units a pass allocated and closed
+/// short on each (`added`: line → (allocated, cancelled)).
+async fn write_new_lines(
+    conn: &mut Conn,
+    client: ClientId,
+    lines: &[OrderLineRow],
+    added: &HashMap<i64, (i64, i64)>,
+) -> ApiResult<()> {
+    let rows: Vec<orders::NewLineRow> = lines
+        .iter()
+        .map(|line| {
+            let (allocated, cancelled) = added.get(&line.id).copied().unwrap_or_default();
+            orders::NewLineRow {
+                id: line.id,
+                order_id: line.order_id,
+                line_id: &line.line_id,
+                sku_id: line.sku_id,
+                ordered: line.ordered,
+                price_minor: line.price_minor,
+                allocated: line.allocated + allocated,
+                cancelled: line.cancelled + cancelled,
+            }
+        })
+        .collect();
+    orders::insert_lines(conn, client, &rows).await?;
+    Ok(())
+}
+
+/// What a pass plans for: orders with open quantity and all their lines, how they were
+/// found, and lines drawn but not written yet (new orders'; empty otherwise).
+struct Demanded<'a> {
+    orders: &'a [OrderRow],
+    lines: &'a [OrderLineRow],
+    found: Found,
+    new_lines: &'a [OrderLineRow],
+}
+
+/// Plans and writes one pass over what `demanded` holds.
 async fn pass(
     conn: &mut Conn,
     client: ClientId,
-    open_orders: &[OrderRow],
-    open_lines: &[OrderLineRow],
-    found: Found,
+    demanded: Demanded<'_>,
     actor: &str,
     at: i64,
 ) -> ApiResult<(PassSummary, Written)> {
+    let Demanded {
+        orders: open_orders,
+        lines: open_lines,
+        found,
+        new_lines,
+    } = demanded;
     if open_orders.is_empty() {
         return Ok((PassSummary::default(), Written::default()));
     }
@@ -166,7 +222,7 @@ async fn pass(
         lines: open_lines.iter().map(|l| (l.id, l)).collect(),
         warehouse_codes: candidates.iter().map(|w| (w.id, w.code.as_str())).collect(),
     };
-    let (mut summary, written) = apply(conn, client, &plan, &known, actor, at).await?;
+    let (mut summary, written) = apply(conn, client, &plan, &known, new_lines, actor, at).await?;
     summary.orders_seen = open_orders.len() as u64;
     Ok((summary, written))
 }
@@ -183,6 +239,8 @@ struct Written {
     allocations: Vec<(i64, AllocationRow)>,
     /// Outbox events by order, in id order.
     events: Vec<(i64, EventRow)>,
+    /// Whether the pass wrote the new lines it was given.
+    new_lines_written: bool,
 }
 
 impl Written {
@@ -325,6 +383,7 @@ async fn apply(
     client: ClientId,
     plan: &Plan,
     known: &Known<'_>,
+    new_lines: &[OrderLineRow],
     actor: &str,
     at: i64,
 ) -> ApiResult<(PassSummary, Written)> {
@@ -349,6 +408,11 @@ async fn apply(
     }
     if written.is_empty() {
         return Ok((summary, done));
+    }
+    if !new_lines.is_empty() && written.len() != plan.orders.len() {
+        return Err(ApiError::Internal(
+            "a new order's attempt was not written".into(),
+        ));
     }
 
     let mut movements = Vec::new();
@@ -405,9 +469,6 @@ async fn apply(
         }
         short.extend(order_plan.short_closed.iter().copied());
     }
-    orders::insert_allocations(conn, client, &rows).await?;
-    orders::cancel_open_many(conn, &short).await?;
-
     // Each written order's lines as they stand now: as loaded, plus this plan.
     let mut added: HashMap<i64, (i64, i64)> = HashMap::new();
     for (order_plan, _, _) in &written {
@@ -417,6 +478,16 @@ async fn apply(
         for (line, qty) in &order_plan.short_closed {
             added.entry(*line).or_default().1 += qty;
         }
+    }
+    if new_lines.is_empty() {
+        orders::insert_allocations(conn, client, &rows).await?;
+        orders::cancel_open_many(conn, &short).await?;
+    } else {
+        // Lines not written yet are written once, counts included, before the
+        // allocations that name them.
+        write_new_lines(conn, client, new_lines, &added).await?;
+        done.new_lines_written = true;
+        orders::insert_allocation_rows(conn, client, &rows).await?;
     }
     let mut counts_of: HashMap<i64, Vec<LineCounts>> = HashMap::new();
     for line in lines_by_id.values() {

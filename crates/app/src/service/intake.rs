@@ -20,7 +20,7 @@ use crate::clock::now_micros;
 use crate::error::{ApiError, ApiResult};
 use crate::service::allocate;
 use crate::service::orders::{
-    Ingested, OrderView, RACE_ATTEMPTS_MAX, different, insert_many, is_race, views,
+    Ingested, OrderView, RACE_ATTEMPTS_MAX, different, is_race, stage_many, views,
 };
 
 /// The most orders one transaction takes in.
@@ -270,7 +270,7 @@ async fn attempt_batch(
             .iter()
             .map(|i| (&batch[*i].order, batch[*i].hash.as_str()))
             .collect();
-        let answers = insert_many(tx.conn(), *client, &orders, at).await?;
+        let answers = stage_many(tx.conn(), *client, &orders, at).await?;
         for (index, answer) in indexes.iter().zip(answers) {
             let one = &batch[*index];
             outcomes[*index] = match answer {
@@ -289,9 +289,7 @@ async fn attempt_batch(
     }
     for ((client, actor), new) in created {
         let (indexes, mut views): (Vec<usize>, Vec<OrderView>) = new.into_iter().unzip();
-        if allocate_now {
-            allocate::run_created(tx.conn(), client, &mut views, actor, at).await?;
-        }
+        allocate::run_created(tx.conn(), client, &mut views, allocate_now, actor, at).await?;
         for (index, view) in indexes.into_iter().zip(views) {
             outcomes[index] = Some(Ok(Taken::New(Box::new(view))));
         }

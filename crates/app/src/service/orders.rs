@@ -241,6 +241,43 @@ pub async fn insert_many(
     batch: &[(&NewOrder, &str)],
     at: i64,
 ) -> ApiResult<Vec<Result<Ingested, Vec<FieldError>>>> {
+    // New orders' views go through `run_created` (which writes their lines, here without
+    // allocating) and come back in their places.
+    let mut created = Vec::new();
+    let mut others = Vec::with_capacity(batch.len());
+    for answer in stage_many(conn, client, batch, at).await? {
+        match answer {
+            Ok(Ingested::Created(view)) => {
+                created.push(*view);
+                others.push(None);
+            }
+            other => others.push(Some(other)),
+        }
+    }
+    allocate::run_created(conn, client, &mut created, false, "", at).await?;
+    let mut created = created.into_iter();
+    others
+        .into_iter()
+        .map(|other| match other {
+            Some(answer) => Ok(answer),
+            None => created
+                .next()
+                .map(|view| Ok(Ingested::Created(Box::new(view))))
+                .ok_or_else(|| ApiError::Internal("an order was not written".into())),
+        })
+        .collect()
+}
+
+/// As [`insert_many`], but writes only the orders themselves: a new order's lines have
+/// their ids but are not written yet. Hand the new orders' views to
+/// [`allocate::run_created`] in the same transaction, which plans them and writes each
+/// line once, with what it allocated.
+pub async fn stage_many(
+    conn: &mut Conn,
+    client: ClientId,
+    batch: &[(&NewOrder, &str)],
+    at: i64,
+) -> ApiResult<Vec<Result<Ingested, Vec<FieldError>>>> {
     let orders: Vec<&NewOrder> = batch.iter().map(|(o, _)| *o).collect();
     let found = lookups(&mut *conn, client, &orders).await?;
     let resolved: Vec<_> = orders.iter().map(|o| resolve(o, &found)).collect();
@@ -253,7 +290,7 @@ pub async fn insert_many(
                 .map(|(record, lines)| (record, *hash, lines.as_slice()))
         })
         .collect();
-    let mut inserted = orders::insert_many(conn, client, &rows, at)
+    let mut inserted = orders::insert_heads(conn, client, &rows, at)
         .await?
         .into_iter();
     let mut answers = Vec::with_capacity(batch.len());

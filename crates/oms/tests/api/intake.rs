@@ -168,3 +168,66 @@ async fn a_new_orders_answer_is_the_order_as_stored(app: &TestApp) {
     }
     assert!(allocated > 0, "some orders were allocated: {answers:?}");
 }
+
+on_both_backends!(lines_drawn_twice_before_being_written_do_not_collide);
+
+/// A transaction may stage orders twice (the intake stages each client's orders, then
+/// allocates each): the second draw of line ids must not hand out the first draw's ids,
+/// which are not written yet.
+async fn lines_drawn_twice_before_being_written_do_not_collide(app: &TestApp) {
+    use oms_app::fields::Fields;
+    use oms_app::service::{allocate, orders};
+    let acme = shop(app).await;
+    stock(app, &acme, "BLR1", "TEE", 1).await;
+    let client = oms_store::clients::find_by_code(app.store.pool(), "acme")
+        .await
+        .expect("read")
+        .expect("acme")
+        .id;
+    let validated: Vec<_> = ["DRAW-1", "DRAW-2"]
+        .iter()
+        .map(|code| {
+            let body = b2c(
+                code,
+                "MYNTRA",
+                "BLOCK_COMPLETE",
+                &[("TEE", 1), ("JEANS", 2)],
+                BLR,
+            );
+            orders::validate(&Fields::from_json(&body).expect("fields")).expect("valid")
+        })
+        .collect();
+    let mut tx = app.store.begin_write().await.expect("begin");
+    let mut staged = Vec::new();
+    for (order, hash) in &validated {
+        for answer in orders::stage_many(tx.conn(), client, &[(order, hash.as_str())], 1)
+            .await
+            .expect("stage")
+        {
+            match answer {
+                Ok(orders::Ingested::Created(view)) => staged.push(*view),
+                _ => panic!("a new order was not created"),
+            }
+        }
+    }
+    let mut ids: Vec<i64> = staged
+        .iter()
+        .flat_map(|v| v.lines.iter().map(|l| l.id))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "four lines, four ids: {ids:?}");
+    allocate::run_created(tx.conn(), client, &mut staged, true, "test", 1)
+        .await
+        .expect("allocate");
+    tx.commit().await.expect("commit");
+    // One unit of TEE: the first order waits for JEANS (none), so neither takes it whole;
+    // both are stored with all their lines.
+    for code in ["DRAW-1", "DRAW-2"] {
+        let (status, order) = app
+            .get(&format!("/api/v1/orders/{code}"), &acme.support)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{order}");
+        assert_eq!(order["lines"].as_array().map(Vec::len), Some(2), "{order}");
+    }
+}
