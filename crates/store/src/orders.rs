@@ -1106,13 +1106,32 @@ pub async fn record_attempts(
     Ok(())
 }
 
-/// Writes many events to the outbox: (type, order, data); answers their ids, in the
-/// order of `events`.
+/// Writes many events to the outbox: (type, order, data).
 pub async fn emit_many(
     conn: &mut AnyConnection,
     client: ClientId,
     events: &[(&str, Option<i64>, String)],
     at: i64,
+) -> StoreResult<()> {
+    emit(conn, client, events, at, false).await.map(|_| ())
+}
+
+/// As [`emit_many`], answering the events' ids in the order of `events`.
+pub async fn emit_many_with_ids(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    events: &[(&str, Option<i64>, String)],
+    at: i64,
+) -> StoreResult<Vec<i64>> {
+    emit(conn, client, events, at, true).await
+}
+
+async fn emit(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    events: &[(&str, Option<i64>, String)],
+    at: i64,
+    with_ids: bool,
 ) -> StoreResult<Vec<i64>> {
     if events.is_empty() {
         return Ok(Vec::new());
@@ -1143,7 +1162,7 @@ pub async fn emit_many(
             "outbox",
             &["client_id", "event_type", "order_id", "data", "at"],
             chunk.len(),
-            "RETURNING id",
+            if with_ids { "RETURNING id" } else { "" },
         );
         let mut query = crate::generated(sql, chunk.len());
         for (event_type, order, data) in chunk {
@@ -1153,6 +1172,10 @@ pub async fn emit_many(
                 .bind(*order)
                 .bind(data.clone())
                 .bind(at);
+        }
+        if !with_ids {
+            query.execute(&mut *conn).await?;
+            continue;
         }
         let mut drawn = query
             .fetch_all(&mut *conn)

@@ -114,7 +114,7 @@ pub async fn run_created(
         found: Found::New,
         new_lines: &new_lines,
     };
-    let (summary, written) = pass(conn, client, demanded, actor, at).await?;
+    let (summary, mut written) = pass(conn, client, demanded, actor, at).await?;
     if !written.new_lines_written {
         write_new_lines(conn, client, &new_lines, &HashMap::new()).await?;
     }
@@ -227,53 +227,55 @@ async fn pass(
     Ok((summary, written))
 }
 
-/// What a pass wrote, for callers that answer from memory (see [`run_created`]).
+/// What a pass wrote, for callers that answer from memory (see [`run_created`]); kept
+/// only for passes over new orders.
 #[derive(Default)]
 struct Written {
-    /// Per written order: its status and trace after the pass.
-    orders: HashMap<i64, (String, String)>,
     /// Per line: units the pass allocated and closed short.
     lines: HashMap<i64, (i64, i64)>,
-    shipments: Vec<ShipmentRow>,
-    /// Allocation rows by order, in the order written.
-    allocations: Vec<(i64, AllocationRow)>,
-    /// Outbox events by order, in id order.
-    events: Vec<(i64, EventRow)>,
+    /// Per written order: what the pass wrote of it.
+    orders: HashMap<i64, OrderWritten>,
     /// Whether the pass wrote the new lines it was given.
     new_lines_written: bool,
 }
 
+#[derive(Default)]
+struct OrderWritten {
+    /// Its status and trace after the pass.
+    attempt: Option<(String, String)>,
+    shipments: Vec<ShipmentRow>,
+    /// In the order written.
+    allocations: Vec<AllocationRow>,
+    /// In id order.
+    events: Vec<EventRow>,
+}
+
 impl Written {
+    fn order(&mut self, id: i64) -> &mut OrderWritten {
+        self.orders.entry(id).or_default()
+    }
+
     /// Brings `view` to what reading it back would answer now.
-    fn update(&self, view: &mut OrderView, at: i64) {
-        let id = view.order.id;
-        if let Some((status, trace)) = self.orders.get(&id) {
-            view.order.status.clone_from(status);
-            view.order.allocation_trace = Some(trace.clone());
-            view.order.attempts += 1;
-            view.order.updated_at = at;
-        }
+    fn update(&mut self, view: &mut OrderView, at: i64) {
         for line in &mut view.lines {
             if let Some((allocated, cancelled)) = self.lines.get(&line.id) {
                 line.allocated += allocated;
                 line.cancelled += cancelled;
             }
         }
-        view.shipments
-            .extend(self.shipments.iter().filter(|s| s.order_id == id).cloned());
+        let Some(written) = self.orders.remove(&view.order.id) else {
+            return;
+        };
+        if let Some((status, trace)) = written.attempt {
+            view.order.status = status;
+            view.order.allocation_trace = Some(trace);
+            view.order.attempts += 1;
+            view.order.updated_at = at;
+        }
+        view.shipments.extend(written.shipments);
         view.shipments.sort_by_key(|s| s.id);
-        view.allocations.extend(
-            self.allocations
-                .iter()
-                .filter(|(order, _)| *order == id)
-                .map(|(_, a)| a.clone()),
-        );
-        view.events.extend(
-            self.events
-                .iter()
-                .filter(|(order, _)| *order == id)
-                .map(|(_, e)| e.clone()),
-        );
+        view.allocations.extend(written.allocations);
+        view.events.extend(written.events);
         view.events.sort_by_key(|e| e.id);
     }
 }
@@ -391,6 +393,8 @@ async fn apply(
     let lines_by_id = &known.lines;
     let mut summary = PassSummary::default();
     let mut done = Written::default();
+    // Only a pass over new orders answers its callers from what it wrote.
+    let keep = !new_lines.is_empty();
     let mut written: Vec<(&OrderPlan, &OrderRow, String)> = Vec::new();
     for order_plan in &plan.orders {
         let Some(order) = orders_by_id.get(&order_plan.order_id) else {
@@ -451,18 +455,15 @@ async fn apply(
                 a.bucket.clone(),
                 a.qty,
             ));
-            if let Some(line) = lines_by_id.get(&a.line_id) {
-                done.allocations.push((
-                    order.id,
-                    AllocationRow {
-                        shipment_id: shipment,
-                        order_line_id: a.line_id,
-                        line_id: line.line_id.clone(),
-                        sku: line.sku.clone(),
-                        bucket: a.bucket.clone(),
-                        qty: a.qty,
-                    },
-                ));
+            if let (true, Some(line)) = (keep, lines_by_id.get(&a.line_id)) {
+                done.order(order.id).allocations.push(AllocationRow {
+                    shipment_id: shipment,
+                    order_line_id: a.line_id,
+                    line_id: line.line_id.clone(),
+                    sku: line.sku.clone(),
+                    bucket: a.bucket.clone(),
+                    qty: a.qty,
+                });
             }
             summary.lines_allocated += 1;
             summary.units_allocated += u64::try_from(a.qty).unwrap_or(0);
@@ -510,8 +511,9 @@ async fn apply(
             true,
             false,
         );
-        done.orders
-            .insert(order.id, (status.as_str().to_owned(), trace.clone()));
+        if keep {
+            done.order(order.id).attempt = Some((status.as_str().to_owned(), trace.clone()));
+        }
         attempts.push((order.id, status.as_str().to_owned(), trace));
         events.extend(order_events(
             order_plan,
@@ -524,23 +526,24 @@ async fn apply(
     orders::record_attempts(conn, &attempts, at).await?;
     // The orders' events, then the stock's, written together.
     events.extend(changes.announcements(conn).await?);
-    let ids = orders::emit_many(conn, client, &events, at).await?;
+    if !keep {
+        orders::emit_many(conn, client, &events, at).await?;
+        return Ok((summary, done));
+    }
+    let ids = orders::emit_many_with_ids(conn, client, &events, at).await?;
     for ((event_type, order, data), id) in events.into_iter().zip(ids) {
         if let Some(order) = order {
-            done.events.push((
-                order,
-                EventRow {
-                    id,
-                    event_type: event_type.to_owned(),
-                    data,
-                    at,
-                },
-            ));
+            done.order(order).events.push(EventRow {
+                id,
+                event_type: event_type.to_owned(),
+                data,
+                at,
+            });
         }
     }
     done.lines = added;
     for ((order, warehouse), id) in &shipment_of {
-        done.shipments.push(ShipmentRow {
+        done.order(*order).shipments.push(ShipmentRow {
             id: *id,
             order_id: *order,
             warehouse_id: *warehouse,
