@@ -325,7 +325,7 @@ fn pool_options(
                     ))
                     .await?;
                     // Ids a writing transaction drew for rows it writes later (see
-                    // `orders::insert_heads`); rolled back with the transaction.
+                    // `orders::draw_ids`); rolled back with the transaction.
                     conn.execute(
                         "CREATE TEMP TABLE IF NOT EXISTS drawn_ids \
                          (name TEXT PRIMARY KEY, last INTEGER NOT NULL)",

@@ -72,10 +72,12 @@ impl OrderLineRow {
 /// What inserting an order found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inserted {
-    /// A new order: its id and its lines' ids, in the order the lines were given.
-    Created { id: i64, line_ids: Vec<i64> },
+    Created(i64),
     /// The natural key exists: its id and the hash of the body first accepted.
-    Exists { id: i64, body_hash: String },
+    Exists {
+        id: i64,
+        body_hash: String,
+    },
 }
 
 /// A line to insert: (line_id, sku_id, ordered, price_minor).
@@ -137,51 +139,10 @@ pub async fn insert_many(
     orders: &[NewOrderRow<'_>],
     at: i64,
 ) -> StoreResult<Vec<Inserted>> {
-    let answers = insert_heads(conn, client, orders, at).await?;
-    let mut lines = Vec::new();
-    for ((_, _, given), answer) in orders.iter().zip(&answers) {
-        if let Inserted::Created { id, line_ids } = answer {
-            lines.extend(line_ids.iter().zip(*given).map(
-                |(line, (line_id, sku_id, ordered, price_minor))| NewLineRow {
-                    id: *line,
-                    order_id: *id,
-                    line_id,
-                    sku_id: *sku_id,
-                    ordered: *ordered,
-                    price_minor: *price_minor,
-                    allocated: 0,
-                    cancelled: 0,
-                },
-            ));
-        }
-    }
-    insert_lines(conn, client, &lines).await?;
-    Ok(answers)
-}
-
-/// As [`insert_many`], but writes only the orders themselves: each new order answers ids
-/// drawn for its lines, which the caller writes with [`insert_lines`] in the same
-/// transaction — once, with their counts, after planning their allocation.
-pub async fn insert_heads(
-    conn: &mut AnyConnection,
-    client: ClientId,
-    orders: &[NewOrderRow<'_>],
-    at: i64,
-) -> StoreResult<Vec<Inserted>> {
     const EXISTING: &str = "SELECT id, body_hash FROM orders \
         WHERE client_id = $1 AND channel_id = $2 AND order_code = $3";
     let placeholders = Placeholders::of(conn);
-    // The first order with each key is written; later ones repeat it.
-    let mut first_of: HashMap<(i64, &str), usize> = HashMap::new();
-    let mut unique = Vec::new();
-    for (index, (record, _, _)) in orders.iter().enumerate() {
-        first_of
-            .entry((record.channel_id, record.order_code.as_str()))
-            .or_insert_with(|| {
-                unique.push(index);
-                index
-            });
-    }
+    let (first_of, unique) = first_of_each_key(orders);
     let mut created: HashMap<(i64, String), i64> = HashMap::new();
     for chunk in unique.chunks(ORDERS_PER_STATEMENT) {
         let mut sql = insert_sql(placeholders, "orders", &ORDER_COLUMNS, chunk.len(), "");
@@ -192,25 +153,7 @@ pub async fn insert_heads(
         let mut query = crate::generated(sql, chunk.len());
         for index in chunk {
             let (order, hash, _) = orders[*index];
-            query = query
-                .bind(client.0)
-                .bind(order.channel_id)
-                .bind(order.order_code.clone())
-                .bind(order.kind.clone())
-                .bind(order.fulfilment_type.clone())
-                .bind(order.retry.clone())
-                .bind(order.dispatch_by)
-                .bind(order.priority)
-                .bind(order.warehouse_id)
-                .bind(order.destination_warehouse_id)
-                .bind(order.stock.clone())
-                .bind(order.ship_name.clone())
-                .bind(order.ship_address.clone())
-                .bind(order.ship_pincode.clone())
-                .bind(order.ship_phone.clone())
-                .bind(order.ship_email.clone())
-                .bind(order.ship_lat)
-                .bind(order.ship_lon)
+            query = bind_record(query, client, order)
                 .bind("CREATED")
                 .bind(hash.to_owned())
                 .bind(0_i64)
@@ -224,25 +167,16 @@ pub async fn insert_heads(
             );
         }
     }
-    let new_lines: usize = orders
-        .iter()
-        .enumerate()
-        .filter(|(index, (record, _, _))| {
-            first_of[&(record.channel_id, record.order_code.as_str())] == *index
-                && created.contains_key(&(record.channel_id, record.order_code.clone()))
-        })
-        .map(|(_, (_, _, lines))| lines.len())
-        .sum();
-    let mut drawn = draw_line_ids(conn, new_lines).await?.into_iter();
     let mut answers = Vec::with_capacity(orders.len());
+    let mut lines = Vec::new();
     for (index, (record, _, order_lines)) in orders.iter().enumerate() {
         let key = (record.channel_id, record.order_code.clone());
         let first = first_of[&(record.channel_id, record.order_code.as_str())];
         answers.push(match created.get(&key) {
-            Some(id) if first == index => Inserted::Created {
-                id: *id,
-                line_ids: drawn.by_ref().take(order_lines.len()).collect(),
-            },
+            Some(id) if first == index => {
+                lines.extend(order_lines.iter().map(|line| (*id, line)));
+                Inserted::Created(*id)
+            }
             // Earlier in this call: the body first accepted is that order's.
             Some(id) => Inserted::Exists {
                 id: *id,
@@ -262,34 +196,184 @@ pub async fn insert_heads(
             }
         });
     }
+    let placeholders = Placeholders::of(conn);
+    const COLUMNS: [&str; 9] = [
+        "client_id",
+        "order_id",
+        "line_id",
+        "sku_id",
+        "ordered",
+        "price_minor",
+        "allocated",
+        "shipped",
+        "cancelled",
+    ];
+    for chunk in lines.chunks(crate::UPSERT_ROWS_MAX) {
+        let sql = insert_sql(placeholders, "order_lines", &COLUMNS, chunk.len(), "");
+        let mut query = crate::generated(sql, chunk.len());
+        for (order, (line_id, sku, ordered, price)) in chunk {
+            query = query
+                .bind(client.0)
+                .bind(*order)
+                .bind(line_id.clone())
+                .bind(*sku)
+                .bind(*ordered)
+                .bind(*price)
+                .bind(0_i64)
+                .bind(0_i64)
+                .bind(0_i64);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(answers)
 }
 
-/// Ids for `n` order lines not written yet, in ascending order. PostgreSQL draws them
-/// from the identity sequence. SQLite takes the rowids after the highest written or drawn
-/// in this transaction (the connection's `drawn_ids` remembers draws until they are
-/// written; the writer holds the write lock from `BEGIN IMMEDIATE`, so no one else takes
-/// them meanwhile).
-async fn draw_line_ids(conn: &mut AnyConnection, n: usize) -> StoreResult<Vec<i64>> {
+/// The index of the first order with each (channel, code) key, and those indexes in order:
+/// later orders with the same key repeat the first.
+fn first_of_each_key<'a>(
+    orders: &'a [NewOrderRow<'_>],
+) -> (HashMap<(i64, &'a str), usize>, Vec<usize>) {
+    let mut first_of: HashMap<(i64, &str), usize> = HashMap::new();
+    let mut unique = Vec::new();
+    for (index, (record, _, _)) in orders.iter().enumerate() {
+        first_of
+            .entry((record.channel_id, record.order_code.as_str()))
+            .or_insert_with(|| {
+                unique.push(index);
+                index
+            });
+    }
+    (first_of, unique)
+}
+
+type OrderQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds an order's own fields, in [`ORDER_COLUMNS`] order up to `ship_lon`.
+fn bind_record<'q>(query: OrderQuery<'q>, client: ClientId, order: &OrderRecord) -> OrderQuery<'q> {
+    query
+        .bind(client.0)
+        .bind(order.channel_id)
+        .bind(order.order_code.clone())
+        .bind(order.kind.clone())
+        .bind(order.fulfilment_type.clone())
+        .bind(order.retry.clone())
+        .bind(order.dispatch_by)
+        .bind(order.priority)
+        .bind(order.warehouse_id)
+        .bind(order.destination_warehouse_id)
+        .bind(order.stock.clone())
+        .bind(order.ship_name.clone())
+        .bind(order.ship_address.clone())
+        .bind(order.ship_pincode.clone())
+        .bind(order.ship_phone.clone())
+        .bind(order.ship_email.clone())
+        .bind(order.ship_lat)
+        .bind(order.ship_lon)
+}
+
+/// What an order's (channel, code) key names, before anything is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyFound {
+    /// Nothing: the order is new.
+    New,
+    /// An order stored before: its id and the hash of the body first accepted.
+    Stored { id: i64, body_hash: String },
+    /// The order at this index earlier in the same call, new too.
+    Repeats(usize),
+}
+
+/// What storing `orders` would find, without writing: per order, in order. For callers
+/// that draw ids ([`draw_ids`]), plan, and then write new orders once, complete
+/// ([`insert_new_orders`]).
+pub async fn find_keys(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    orders: &[NewOrderRow<'_>],
+) -> StoreResult<Vec<KeyFound>> {
+    let (first_of, unique) = first_of_each_key(orders);
+    // By code alone, which the (client_id, order_code) index answers; channels in Rust.
+    let mut codes: Vec<&str> = unique
+        .iter()
+        .map(|i| orders[*i].0.order_code.as_str())
+        .collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let placeholders = Placeholders::of(conn);
+    let mut stored: HashMap<(i64, String), (i64, String)> = HashMap::new();
+    for chunk in codes.chunks(IN_LIST_MAX) {
+        let sql = format!(
+            "SELECT id, channel_id, order_code, body_hash FROM orders \
+             WHERE client_id = $1 AND order_code IN {}",
+            in_list(placeholders, chunk.len(), 1)
+        );
+        let sql = numbered_first(placeholders, &sql);
+        let mut query = crate::generated(sql, chunk.len()).bind(client.0);
+        for code in chunk {
+            query = query.bind((*code).to_owned());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            stored.insert(
+                (row.try_get("channel_id")?, row.try_get("order_code")?),
+                (row.try_get("id")?, row.try_get("body_hash")?),
+            );
+        }
+    }
+    Ok(orders
+        .iter()
+        .enumerate()
+        .map(|(index, (record, _, _))| {
+            let key = (record.channel_id, record.order_code.clone());
+            let first = first_of[&(record.channel_id, record.order_code.as_str())];
+            match stored.get(&key) {
+                Some((id, body_hash)) => KeyFound::Stored {
+                    id: *id,
+                    body_hash: body_hash.clone(),
+                },
+                None if first == index => KeyFound::New,
+                None => KeyFound::Repeats(first),
+            }
+        })
+        .collect())
+}
+
+/// Ids for `n` rows of `table` (`orders` or `order_lines`) not written yet, ascending.
+/// PostgreSQL draws them from the table's identity sequence. SQLite takes the rowids after
+/// the highest written or drawn in this transaction (the connection's `drawn_ids`
+/// remembers draws until they are written; the writer holds the write lock from `BEGIN
+/// IMMEDIATE`, so no one else takes them meanwhile).
+pub async fn draw_ids(conn: &mut AnyConnection, table: &str, n: usize) -> StoreResult<Vec<i64>> {
+    let (sqlite_draw, postgres_draw) = match table {
+        "orders" => (
+            "INSERT INTO temp.drawn_ids (name, last) \
+             VALUES ('orders', (SELECT COALESCE(MAX(id), 0) FROM orders) + $1) \
+             ON CONFLICT (name) DO UPDATE SET last = MAX(excluded.last, drawn_ids.last + $1) \
+             RETURNING last",
+            "SELECT nextval(pg_get_serial_sequence('orders', 'id')) AS id \
+             FROM generate_series(1, $1::bigint)",
+        ),
+        "order_lines" => (
+            "INSERT INTO temp.drawn_ids (name, last) \
+             VALUES ('order_lines', (SELECT COALESCE(MAX(id), 0) FROM order_lines) + $1) \
+             ON CONFLICT (name) DO UPDATE SET last = MAX(excluded.last, drawn_ids.last + $1) \
+             RETURNING last",
+            "SELECT nextval(pg_get_serial_sequence('order_lines', 'id')) AS id \
+             FROM generate_series(1, $1::bigint)",
+        ),
+        other => return Err(StoreError::Corrupt(format!("no ids are drawn for {other}"))),
+    };
     if n == 0 {
         return Ok(Vec::new());
     }
-    let count = i64::try_from(n).map_err(|_| StoreError::Corrupt("too many lines".into()))?;
+    let count = i64::try_from(n).map_err(|_| StoreError::Corrupt("too many rows".into()))?;
     if conn.backend_name().eq_ignore_ascii_case("sqlite") {
-        const DRAW: &str = "INSERT INTO temp.drawn_ids (name, last) \
-            VALUES ('order_lines', (SELECT COALESCE(MAX(id), 0) FROM order_lines) + $1) \
-            ON CONFLICT (name) DO UPDATE SET last = MAX(excluded.last, drawn_ids.last + $1) \
-            RETURNING last";
-        let last: i64 = sqlx::query(DRAW)
+        let last: i64 = sqlx::query(sqlite_draw)
             .bind(count)
             .fetch_one(&mut *conn)
             .await?
             .try_get("last")?;
         return Ok((last - count + 1..=last).collect());
     }
-    const DRAW: &str = "SELECT nextval(pg_get_serial_sequence('order_lines', 'id')) AS id \
-                        FROM generate_series(1, $1::bigint)";
-    let mut ids = sqlx::query(DRAW)
+    let mut ids = sqlx::query(postgres_draw)
         .bind(count)
         .fetch_all(&mut *conn)
         .await?
@@ -298,6 +382,68 @@ async fn draw_line_ids(conn: &mut AnyConnection, n: usize) -> StoreResult<Vec<i6
         .collect::<Result<Vec<i64>, _>>()?;
     ids.sort_unstable();
     Ok(ids)
+}
+
+/// A new order as written once, complete: its drawn id, its fields, and where its first
+/// allocation pass left it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewOrderHead<'a> {
+    pub id: i64,
+    pub record: &'a OrderRecord,
+    pub body_hash: &'a str,
+    pub status: &'a str,
+    pub allocation_trace: Option<&'a str>,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Writes new orders with their drawn ids. An order whose key another writer stored
+/// meanwhile is refused by the unique index ([`StoreError::Conflict`]): the caller's
+/// transaction runs again and finds it.
+pub async fn insert_new_orders(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    orders: &[NewOrderHead<'_>],
+) -> StoreResult<()> {
+    let placeholders = Placeholders::of(conn);
+    let mut columns = vec!["id"];
+    columns.extend(ORDER_COLUMNS);
+    columns.push("allocation_trace");
+    for chunk in orders.chunks(ORDERS_PER_STATEMENT) {
+        let sql = insert_with_ids_sql(placeholders, "orders", &columns, chunk.len());
+        let mut query = crate::generated(sql, chunk.len());
+        for order in chunk {
+            query = bind_record(query.bind(order.id), client, order.record)
+                .bind(order.status.to_owned())
+                .bind(order.body_hash.to_owned())
+                .bind(order.attempts)
+                .bind(order.created_at)
+                .bind(order.updated_at)
+                .bind(order.allocation_trace.map(str::to_owned));
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// `INSERT INTO table (columns…) VALUES …` for `rows` rows whose ids are given (drawn by
+/// [`draw_ids`]): PostgreSQL's identity columns take a given id only when told to.
+fn insert_with_ids_sql(
+    placeholders: Placeholders,
+    table: &str,
+    columns: &[&str],
+    rows: usize,
+) -> String {
+    let overriding = match placeholders {
+        Placeholders::Anonymous => "",
+        Placeholders::Numbered => "OVERRIDING SYSTEM VALUE ",
+    };
+    format!(
+        "INSERT INTO {table} ({}) {overriding}VALUES {}",
+        columns.join(", "),
+        crate::values_rows(placeholders, &vec![None; columns.len()], rows, 0)
+    )
 }
 
 const LINE_COLUMNS: [&str; 10] = [
@@ -313,8 +459,8 @@ const LINE_COLUMNS: [&str; 10] = [
     "cancelled",
 ];
 
-/// A new order line as written: its drawn id (see [`insert_heads`]), its order, what was
-/// ordered, and what its order's first allocation pass allocated and closed short.
+/// A new order line as written once: its drawn id, its order, what was ordered, and what
+/// its order's first allocation pass allocated and closed short.
 #[derive(Debug, Clone, Copy)]
 pub struct NewLineRow<'a> {
     pub id: i64,
@@ -334,17 +480,8 @@ pub async fn insert_lines(
     lines: &[NewLineRow<'_>],
 ) -> StoreResult<()> {
     let placeholders = Placeholders::of(conn);
-    // PostgreSQL's identity column takes a given id only when told to.
-    let overriding = match placeholders {
-        Placeholders::Anonymous => "",
-        Placeholders::Numbered => "OVERRIDING SYSTEM VALUE ",
-    };
     for chunk in lines.chunks(crate::UPSERT_ROWS_MAX) {
-        let sql = format!(
-            "INSERT INTO order_lines ({}) {overriding}VALUES {}",
-            LINE_COLUMNS.join(", "),
-            crate::values_rows(placeholders, &[None; LINE_COLUMNS.len()], chunk.len(), 0)
-        );
+        let sql = insert_with_ids_sql(placeholders, "order_lines", &LINE_COLUMNS, chunk.len());
         let mut query = crate::generated(sql, chunk.len());
         for row in chunk {
             query = query

@@ -72,18 +72,18 @@ pub async fn run(
         orders: &open_orders,
         lines: &open_lines,
         found,
-        new_lines: &[],
+        new: &[],
     };
     let (summary, _) = pass(conn, client, demanded, actor, at).await?;
     Ok(summary)
 }
 
-/// Allocates orders created in this transaction from their views as written (see
-/// `orders::stage_many`: the orders are written, their lines only drawn), without reading
-/// them back. The lines are written here, once, with what the pass allocated and closed
-/// short; with `allocate` false (orders stored unallocated after lost races) they are
-/// written as ordered. Each view is brought up to date with what was written, so the
-/// caller can answer from it.
+/// Allocates new orders from their views (see `orders::stage_many`: ids drawn, nothing
+/// written yet) and writes them, each order and line once: with what the pass allocated
+/// and closed short, and the order's status and trace. With `allocate` false (orders
+/// stored unallocated after lost races) they are written as received. Each view is
+/// brought up to date with what was written, so the caller can answer from it without
+/// reading it back.
 pub async fn run_created(
     conn: &mut Conn,
     client: ClientId,
@@ -92,9 +92,8 @@ pub async fn run_created(
     actor: &str,
     at: i64,
 ) -> ApiResult<PassSummary> {
-    let new_lines: Vec<OrderLineRow> = views.iter().flat_map(|v| v.lines.clone()).collect();
     if !allocate {
-        write_new_lines(conn, client, &new_lines, &HashMap::new()).await?;
+        write_new(conn, client, views, &HashMap::new(), &HashMap::new(), at).await?;
         return Ok(PassSummary::default());
     }
     // Demand as `open_demand` would read it: orders with open quantity, with all their lines.
@@ -112,11 +111,11 @@ pub async fn run_created(
         orders: &open_orders,
         lines: &open_lines,
         found: Found::New,
-        new_lines: &new_lines,
+        new: views,
     };
     let (summary, mut written) = pass(conn, client, demanded, actor, at).await?;
-    if !written.new_lines_written {
-        write_new_lines(conn, client, &new_lines, &HashMap::new()).await?;
+    if !written.new_written {
+        write_new(conn, client, views, &HashMap::new(), &HashMap::new(), at).await?;
     }
     for view in views.iter_mut() {
         written.update(view, at);
@@ -124,16 +123,42 @@ pub async fn run_created(
     Ok(summary)
 }
 
-/// Writes lines drawn but not written yet, with the units a pass allocated and closed
-/// short on each (`added`: line → (allocated, cancelled)).
-async fn write_new_lines(
+/// Writes new orders and their lines once: an order with its attempt (`attempts`: order →
+/// (status, trace)) or as received, a line with the units allocated and closed short on it
+/// (`added`: line → (allocated, cancelled)).
+async fn write_new(
     conn: &mut Conn,
     client: ClientId,
-    lines: &[OrderLineRow],
+    views: &[OrderView],
+    attempts: &HashMap<i64, (&str, &str)>,
     added: &HashMap<i64, (i64, i64)>,
+    at: i64,
 ) -> ApiResult<()> {
-    let rows: Vec<orders::NewLineRow> = lines
+    let heads: Vec<orders::NewOrderHead> = views
         .iter()
+        .map(|view| {
+            let order = &view.order;
+            let attempt = attempts.get(&order.id);
+            orders::NewOrderHead {
+                id: order.id,
+                record: &order.record,
+                body_hash: &order.body_hash,
+                status: attempt.map_or(order.status.as_str(), |(status, _)| status),
+                allocation_trace: attempt.map(|(_, trace)| *trace),
+                attempts: order.attempts + i64::from(attempt.is_some()),
+                created_at: order.created_at,
+                updated_at: if attempt.is_some() {
+                    at
+                } else {
+                    order.updated_at
+                },
+            }
+        })
+        .collect();
+    orders::insert_new_orders(conn, client, &heads).await?;
+    let lines: Vec<orders::NewLineRow> = views
+        .iter()
+        .flat_map(|view| &view.lines)
         .map(|line| {
             let (allocated, cancelled) = added.get(&line.id).copied().unwrap_or_default();
             orders::NewLineRow {
@@ -148,17 +173,17 @@ async fn write_new_lines(
             }
         })
         .collect();
-    orders::insert_lines(conn, client, &rows).await?;
+    orders::insert_lines(conn, client, &lines).await?;
     Ok(())
 }
 
 /// What a pass plans for: orders with open quantity and all their lines, how they were
-/// found, and lines drawn but not written yet (new orders'; empty otherwise).
+/// found, and new orders not written yet (empty otherwise), which the pass writes.
 struct Demanded<'a> {
     orders: &'a [OrderRow],
     lines: &'a [OrderLineRow],
     found: Found,
-    new_lines: &'a [OrderLineRow],
+    new: &'a [OrderView],
 }
 
 /// Plans and writes one pass over what `demanded` holds.
@@ -173,7 +198,7 @@ async fn pass(
         orders: open_orders,
         lines: open_lines,
         found,
-        new_lines,
+        new,
     } = demanded;
     if open_orders.is_empty() {
         return Ok((PassSummary::default(), Written::default()));
@@ -222,7 +247,7 @@ async fn pass(
         lines: open_lines.iter().map(|l| (l.id, l)).collect(),
         warehouse_codes: candidates.iter().map(|w| (w.id, w.code.as_str())).collect(),
     };
-    let (mut summary, written) = apply(conn, client, &plan, &known, new_lines, actor, at).await?;
+    let (mut summary, written) = apply(conn, client, &plan, &known, new, actor, at).await?;
     summary.orders_seen = open_orders.len() as u64;
     Ok((summary, written))
 }
@@ -235,8 +260,8 @@ struct Written {
     lines: HashMap<i64, (i64, i64)>,
     /// Per written order: what the pass wrote of it.
     orders: HashMap<i64, OrderWritten>,
-    /// Whether the pass wrote the new lines it was given.
-    new_lines_written: bool,
+    /// Whether the pass wrote the new orders it was given.
+    new_written: bool,
 }
 
 #[derive(Default)]
@@ -380,12 +405,16 @@ fn allocate_movement(bucket: &str, qty: i64) -> ApiResult<Movement> {
 /// rows (guarded per line), the short closes, each written order's status and trace, and
 /// the outbox events. An order whose attempt changed nothing and says what it said before
 /// is not written at all, so a retry pass over a waiting backlog costs reads only.
+///
+/// New orders (`new`, not written yet) are written here once, complete: each order with
+/// its status and trace, each line with what was allocated and closed short, before the
+/// shipments and allocations that name them.
 async fn apply(
     conn: &mut Conn,
     client: ClientId,
     plan: &Plan,
     known: &Known<'_>,
-    new_lines: &[OrderLineRow],
+    new: &[OrderView],
     actor: &str,
     at: i64,
 ) -> ApiResult<(PassSummary, Written)> {
@@ -394,7 +423,7 @@ async fn apply(
     let mut summary = PassSummary::default();
     let mut done = Written::default();
     // Only a pass over new orders answers its callers from what it wrote.
-    let keep = !new_lines.is_empty();
+    let keep = !new.is_empty();
     let mut written: Vec<(&OrderPlan, &OrderRow, String)> = Vec::new();
     for order_plan in &plan.orders {
         let Some(order) = orders_by_id.get(&order_plan.order_id) else {
@@ -413,14 +442,12 @@ async fn apply(
     if written.is_empty() {
         return Ok((summary, done));
     }
-    if !new_lines.is_empty() && written.len() != plan.orders.len() {
-        return Err(ApiError::Internal(
-            "a new order's attempt was not written".into(),
-        ));
-    }
 
     let mut movements = Vec::new();
     let mut pairs = BTreeMap::new();
+    // Each written order's lines as they will stand: as loaded, plus this plan.
+    let mut added: HashMap<i64, (i64, i64)> = HashMap::new();
+    let mut short = Vec::new();
     for (order_plan, order, _) in &written {
         for a in &order_plan.allocations {
             let key = StockKey {
@@ -434,14 +461,56 @@ async fn apply(
                 format!("order:{}", order.record.order_code),
             ));
             pairs.insert((order.id, a.warehouse), ());
+            added.entry(a.line_id).or_default().0 += a.qty;
         }
+        for (line, qty) in &order_plan.short_closed {
+            added.entry(*line).or_default().1 += qty;
+        }
+        short.extend(order_plan.short_closed.iter().copied());
     }
+    let mut counts_of: HashMap<i64, Vec<LineCounts>> = HashMap::new();
+    for line in lines_by_id.values() {
+        let (allocated, cancelled) = added.get(&line.id).copied().unwrap_or_default();
+        counts_of
+            .entry(line.order_id)
+            .or_default()
+            .push(LineCounts {
+                ordered: line.ordered,
+                allocated: line.allocated + allocated,
+                shipped: line.shipped,
+                cancelled: line.cancelled + cancelled,
+            });
+    }
+    let statuses: Vec<OrderStatus> = written
+        .iter()
+        .map(|(_, order, _)| {
+            derive_status(
+                counts_of.get(&order.id).map(Vec::as_slice).unwrap_or(&[]),
+                true,
+                false,
+            )
+        })
+        .collect();
+
     let mut changes = StockChanges::new();
     changes.apply_many(conn, &movements, actor, at).await?;
+    if keep {
+        let attempts: HashMap<i64, (&str, &str)> = written
+            .iter()
+            .zip(&statuses)
+            .map(|((_, order, trace), status)| (order.id, (status.as_str(), trace.as_str())))
+            .collect();
+        if attempts.len() != new.len() {
+            return Err(ApiError::Internal(
+                "a new order's attempt was not written".into(),
+            ));
+        }
+        write_new(conn, client, new, &attempts, &added, at).await?;
+        done.new_written = true;
+    }
     let pairs: Vec<(i64, i64)> = pairs.into_keys().collect();
     let shipment_of = orders::insert_shipments(conn, client, &pairs, at).await?;
     let mut rows = Vec::with_capacity(movements.len());
-    let mut short = Vec::new();
     for (order_plan, order, _) in &written {
         for a in &order_plan.allocations {
             let shipment = *shipment_of
@@ -468,53 +537,9 @@ async fn apply(
             summary.lines_allocated += 1;
             summary.units_allocated += u64::try_from(a.qty).unwrap_or(0);
         }
-        short.extend(order_plan.short_closed.iter().copied());
     }
-    // Each written order's lines as they stand now: as loaded, plus this plan.
-    let mut added: HashMap<i64, (i64, i64)> = HashMap::new();
-    for (order_plan, _, _) in &written {
-        for a in &order_plan.allocations {
-            added.entry(a.line_id).or_default().0 += a.qty;
-        }
-        for (line, qty) in &order_plan.short_closed {
-            added.entry(*line).or_default().1 += qty;
-        }
-    }
-    if new_lines.is_empty() {
-        orders::insert_allocations(conn, client, &rows).await?;
-        orders::cancel_open_many(conn, &short).await?;
-    } else {
-        // Lines not written yet are written once, counts included, before the
-        // allocations that name them.
-        write_new_lines(conn, client, new_lines, &added).await?;
-        done.new_lines_written = true;
-        orders::insert_allocation_rows(conn, client, &rows).await?;
-    }
-    let mut counts_of: HashMap<i64, Vec<LineCounts>> = HashMap::new();
-    for line in lines_by_id.values() {
-        let (allocated, cancelled) = added.get(&line.id).copied().unwrap_or_default();
-        counts_of
-            .entry(line.order_id)
-            .or_default()
-            .push(LineCounts {
-                ordered: line.ordered,
-                allocated: line.allocated + allocated,
-                shipped: line.shipped,
-                cancelled: line.cancelled + cancelled,
-            });
-    }
-    let mut attempts = Vec::with_capacity(written.len());
     let mut events = Vec::new();
-    for (order_plan, order, trace) in written {
-        let status = derive_status(
-            counts_of.get(&order.id).map(Vec::as_slice).unwrap_or(&[]),
-            true,
-            false,
-        );
-        if keep {
-            done.order(order.id).attempt = Some((status.as_str().to_owned(), trace.clone()));
-        }
-        attempts.push((order.id, status.as_str().to_owned(), trace));
+    for ((order_plan, order, _), status) in written.iter().zip(&statuses) {
         events.extend(order_events(
             order_plan,
             order,
@@ -523,12 +548,29 @@ async fn apply(
             &shipment_of,
         ));
     }
-    orders::record_attempts(conn, &attempts, at).await?;
+    if keep {
+        // The lines were written with their counts, the orders with their attempt.
+        orders::insert_allocation_rows(conn, client, &rows).await?;
+    } else {
+        orders::insert_allocations(conn, client, &rows).await?;
+        orders::cancel_open_many(conn, &short).await?;
+        let attempts: Vec<(i64, String, String)> = written
+            .iter()
+            .zip(&statuses)
+            .map(|((_, order, trace), status)| {
+                (order.id, status.as_str().to_owned(), trace.clone())
+            })
+            .collect();
+        orders::record_attempts(conn, &attempts, at).await?;
+    }
     // The orders' events, then the stock's, written together.
     events.extend(changes.announcements(conn).await?);
     if !keep {
         orders::emit_many(conn, client, &events, at).await?;
         return Ok((summary, done));
+    }
+    for ((_, order, trace), status) in written.iter().zip(&statuses) {
+        done.order(order.id).attempt = Some((status.as_str().to_owned(), trace.clone()));
     }
     let ids = orders::emit_many_with_ids(conn, client, &events, at).await?;
     for ((event_type, order, data), id) in events.into_iter().zip(ids) {

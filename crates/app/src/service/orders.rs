@@ -7,7 +7,7 @@ use oms_domain::code::Code;
 use oms_domain::order::{NewOrder, OrderDraft, OrderLineDraft, ShipToDraft};
 use oms_domain::validation::{FieldError, Problems};
 use oms_store::orders::{
-    self, AllocationRow, EventRow, Inserted, OrderLineRow, OrderRecord, OrderRow, ShipmentRow,
+    self, AllocationRow, EventRow, KeyFound, OrderLineRow, OrderRecord, OrderRow, ShipmentRow,
 };
 use oms_store::{ClientId, Conn, Store, channels, skus, warehouses};
 use sha2::{Digest, Sha256};
@@ -268,10 +268,10 @@ pub async fn insert_many(
         .collect()
 }
 
-/// As [`insert_many`], but writes only the orders themselves: a new order's lines have
-/// their ids but are not written yet. Hand the new orders' views to
+/// As [`insert_many`], but writes nothing: a new order gets ids drawn for it and its
+/// lines and a view of it as it will be written. Hand the new orders' views to
 /// [`allocate::run_created`] in the same transaction, which plans them and writes each
-/// line once, with what it allocated.
+/// order and line once, complete.
 pub async fn stage_many(
     conn: &mut Conn,
     client: ClientId,
@@ -290,24 +290,68 @@ pub async fn stage_many(
                 .map(|(record, lines)| (record, *hash, lines.as_slice()))
         })
         .collect();
-    let mut inserted = orders::insert_heads(conn, client, &rows, at)
+    let keys = orders::find_keys(conn, client, &rows).await?;
+    let new_orders = keys.iter().filter(|k| **k == KeyFound::New).count();
+    let new_lines: usize = keys
+        .iter()
+        .zip(&rows)
+        .filter(|(k, _)| **k == KeyFound::New)
+        .map(|(_, (_, _, lines))| lines.len())
+        .sum();
+    let mut order_ids = orders::draw_ids(conn, "orders", new_orders)
         .await?
         .into_iter();
+    let mut line_ids = orders::draw_ids(conn, "order_lines", new_lines)
+        .await?
+        .into_iter();
+    // The id each new row of `rows` gets, for the repeats that name it.
+    let mut id_of_row: Vec<Option<i64>> = vec![None; rows.len()];
+    let mut row = 0;
     let mut answers = Vec::with_capacity(batch.len());
-    for ((order, hash), resolved) in batch.iter().zip(resolved) {
-        answers.push(match resolved {
-            Err(problems) => Err(problems),
-            Ok((record, lines)) => Ok(match inserted.next() {
-                Some(Inserted::Created { id, line_ids }) => Ingested::Created(Box::new(new_view(
-                    order, hash, id, record, &lines, &line_ids, at,
-                )?)),
-                Some(Inserted::Exists { id, body_hash }) if body_hash == *hash => {
+    for ((order, hash), resolved) in batch.iter().zip(&resolved) {
+        let (record, lines) = match resolved {
+            Ok(resolved) => resolved,
+            Err(problems) => {
+                answers.push(Err(problems.clone()));
+                continue;
+            }
+        };
+        let key = keys
+            .get(row)
+            .ok_or_else(|| ApiError::Internal("a key was not looked up".into()))?;
+        let answer = match key {
+            KeyFound::New => {
+                let id = order_ids
+                    .next()
+                    .ok_or_else(|| ApiError::Internal("too few order ids drawn".into()))?;
+                id_of_row[row] = Some(id);
+                let ids: Vec<i64> = line_ids.by_ref().take(lines.len()).collect();
+                Ingested::Created(Box::new(new_view(
+                    order,
+                    hash,
+                    id,
+                    record.clone(),
+                    lines,
+                    &ids,
+                    at,
+                )?))
+            }
+            KeyFound::Stored { id, body_hash } if body_hash == hash => Ingested::Same(*id),
+            KeyFound::Stored { .. } => Ingested::Different,
+            KeyFound::Repeats(first) => {
+                let id =
+                    id_of_row.get(*first).copied().flatten().ok_or_else(|| {
+                        ApiError::Internal("a repeat came before its order".into())
+                    })?;
+                if rows[*first].1 == *hash {
                     Ingested::Same(id)
+                } else {
+                    Ingested::Different
                 }
-                Some(Inserted::Exists { .. }) => Ingested::Different,
-                None => return Err(ApiError::Internal("an insert answered too little".into())),
-            }),
-        });
+            }
+        };
+        answers.push(Ok(answer));
+        row += 1;
     }
     Ok(answers)
 }

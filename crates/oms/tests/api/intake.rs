@@ -172,8 +172,8 @@ async fn a_new_orders_answer_is_the_order_as_stored(app: &TestApp) {
 on_both_backends!(lines_drawn_twice_before_being_written_do_not_collide);
 
 /// A transaction may stage orders twice (the intake stages each client's orders, then
-/// allocates each): the second draw of line ids must not hand out the first draw's ids,
-/// which are not written yet.
+/// allocates each): the second draw of order and line ids must not hand out the first
+/// draw's ids, which are not written yet.
 async fn lines_drawn_twice_before_being_written_do_not_collide(app: &TestApp) {
     use oms_app::fields::Fields;
     use oms_app::service::{allocate, orders};
@@ -217,6 +217,10 @@ async fn lines_drawn_twice_before_being_written_do_not_collide(app: &TestApp) {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 4, "four lines, four ids: {ids:?}");
+    assert_ne!(
+        staged[0].order.id, staged[1].order.id,
+        "two orders, two ids"
+    );
     allocate::run_created(tx.conn(), client, &mut staged, true, "test", 1)
         .await
         .expect("allocate");
