@@ -209,8 +209,9 @@ fn resolve(
 
 /// What storing an order found.
 pub enum Ingested {
-    /// A new order, as written in this transaction: its view, with no shipments,
-    /// allocations or events yet, for a caller that goes on without reading it back.
+    /// A new order: its view with the ids drawn for it, as it is (or, from
+    /// [`stage_many`], will be) written — no shipments, allocations or events yet — for a
+    /// caller that goes on without reading it back.
     Created(Box<OrderView>),
     /// The same order was stored before.
     Same(i64),
@@ -356,8 +357,8 @@ pub async fn stage_many(
     Ok(answers)
 }
 
-/// The view of an order just inserted, built from what was written: exactly what reading
-/// it back in the same transaction would answer.
+/// The view of a new order before its allocation: exactly what reading it back would
+/// answer once it is written as received.
 fn new_view(
     order: &NewOrder,
     hash: &str,
