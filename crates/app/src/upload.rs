@@ -396,7 +396,7 @@ async fn apply_inward_orders(
             ));
             continue;
         }
-        match service::inward::prepare(tx.conn(), client, &fields).await {
+        match service::inward::prepare(tx.conn(), client, &fields).await? {
             Ok(order) => prepared.push(order),
             Err(problems) => {
                 for problem in problems {

@@ -47,13 +47,16 @@ pub struct PreparedInwardOrder {
 }
 
 /// Checks a new inward order's fields and resolves its warehouse, party and SKUs;
-/// every problem is reported, with field names as the JSON body has them.
+/// every problem is reported, with field names as the JSON body has them. A database that
+/// cannot answer is the outer error (503 when unavailable), never a problem of the input.
 pub async fn prepare(
     conn: &mut AnyConnection,
     client: ClientId,
     fields: &Fields,
-) -> Result<PreparedInwardOrder, Vec<FieldError>> {
-    refuse_unknown(fields, INWARD_ORDER_FIELDS, &[])?;
+) -> ApiResult<Result<PreparedInwardOrder, Vec<FieldError>>> {
+    if let Err(problems) = refuse_unknown(fields, INWARD_ORDER_FIELDS, &[]) {
+        return Ok(Err(problems));
+    }
     let mut problems = Problems::new();
     let code = problems.take(
         "order_code",
@@ -93,7 +96,7 @@ pub async fn prepare(
         );
     }
     let (Some(code), Some(order), true) = (code, order, problems.is_empty()) else {
-        return Err(problems.into_vec());
+        return Ok(Err(problems.into_vec()));
     };
     let resolve = async |conn: &mut AnyConnection| -> Result<_, StoreError> {
         let warehouse =
@@ -120,12 +123,7 @@ pub async fn prepare(
         let sku_ids = skus::ids_by_code(conn, client, &codes).await?;
         Ok((warehouse, party_known, sku_ids))
     };
-    let (warehouse, party_known, sku_ids) = resolve(conn).await.map_err(|e| {
-        vec![FieldError {
-            field: "order".into(),
-            message: format!("could not be checked: {e}"),
-        }]
-    })?;
+    let (warehouse, party_known, sku_ids) = resolve(conn).await?;
     if warehouse.is_none() {
         problems.add(
             "warehouse",
@@ -151,7 +149,7 @@ pub async fn prepare(
             ),
         }
     }
-    match warehouse {
+    Ok(match warehouse {
         Some(warehouse) if problems.is_empty() => Ok(PreparedInwardOrder {
             code,
             kind: order.kind,
@@ -160,7 +158,7 @@ pub async fn prepare(
             lines,
         }),
         _ => Err(problems.into_vec()),
-    }
+    })
 }
 
 /// Writes a prepared order; [`ApiError::Conflict`] when its code exists.
@@ -193,7 +191,7 @@ pub async fn write(
 pub async fn create(store: &Store, client: ClientId, fields: &Fields) -> ApiResult<InwardView> {
     let mut tx = store.begin_write().await?;
     let order = prepare(tx.conn(), client, fields)
-        .await
+        .await?
         .map_err(ApiError::invalid)?;
     write(tx.conn(), client, &order, now_micros()).await?;
     let view = view(tx.conn(), client, order.code.as_str()).await?;
