@@ -237,6 +237,7 @@ pub async fn allocate(args: AllocateArgs) -> anyhow::Result<()> {
     let setup = Instant::now();
     let mut tx = store.begin_write().await?;
     let mut lines_total = 0u64;
+    let mut backlog = Vec::with_capacity(args.orders as usize);
     for i in 0..args.orders {
         let lines = 1 + rng.below(3);
         let mut pairs = vec![
@@ -268,12 +269,20 @@ pub async fn allocate(args: AllocateArgs) -> anyhow::Result<()> {
             pairs.push((format!("lines[{l}].qty"), format!("{}", 1 + rng.below(2))));
         }
         lines_total += lines;
-        let (order, hash) = service::orders::validate(&Fields::from_pairs(pairs))
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        service::orders::insert(tx.conn(), client, &order, &hash, 1)
+        backlog.push(
+            service::orders::validate(&Fields::from_pairs(pairs))
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?,
+        );
+    }
+    // Stored while there is no stock: written as received, in multi-row statements.
+    for chunk in backlog.chunks(1_000) {
+        let batch: Vec<_> = chunk.iter().map(|(o, h)| (o, h.as_str())).collect();
+        for stored in service::orders::insert_many(tx.conn(), client, &batch, 1)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        {
+            stored.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        }
     }
     tx.commit().await?;
     let mut tx = store.begin_write().await?;

@@ -329,6 +329,10 @@ async fn check(database: &DatabaseArgs) -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if matches!(cli.command, Command::Bench(_)) && std::env::var_os("RUST_LOG").is_some() {
+        // A bench logs only when asked: `RUST_LOG=sqlx::query=debug` times every statement.
+        init_logs(LogFormat::Text);
+    }
     match cli.command {
         Command::Check(database) => check(&database).await,
         Command::Bench(BenchCommand::Allocate {

@@ -553,8 +553,12 @@ fn upsert_sql(
 }
 
 /// `(p, p, …), (…)` for `rows` rows of `types.len()` parameters, numbered from
-/// `first_parameter + 1`. A `Some(type)` column is written `CAST(p AS type)`: in a
-/// `FROM (VALUES …)` list PostgreSQL cannot infer a parameter's type from a comparison.
+/// `first_parameter + 1`. On PostgreSQL a `Some(type)` column is written `CAST(p AS type)`:
+/// in a `FROM (VALUES …)` list it cannot infer a parameter's type from a comparison. On
+/// SQLite never: a bound value has its type already, and casts turn SQLite's multi-row
+/// `VALUES` into a subquery that, past a few hundred rows and without table statistics,
+/// it joins by scanning the whole target table (every `UPDATE … FROM (VALUES …)` chunk of
+/// a 100,000-order pass read every order) instead of looking each row up by its key.
 fn values_rows(
     placeholders: Placeholders,
     types: &[Option<&str>],
@@ -577,9 +581,9 @@ fn values_rows(
                 Placeholders::Numbered => format!("${parameter}"),
                 Placeholders::Anonymous => "?".to_owned(),
             };
-            match cast {
-                Some(ty) => sql.push_str(&format!("CAST({p} AS {ty})")),
-                None => sql.push_str(&p),
+            match (cast, placeholders) {
+                (Some(ty), Placeholders::Numbered) => sql.push_str(&format!("CAST({p} AS {ty})")),
+                _ => sql.push_str(&p),
             }
         }
         sql.push(')');
@@ -700,5 +704,79 @@ mod upsert_tests {
             StoreError::from(sqlx::Error::RowNotFound),
             StoreError::Database(_)
         ));
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use sqlx::Row;
+
+    use super::{Placeholders, Store, StoreOptions, UPSERT_ROWS_MAX, update_from_values};
+
+    /// SQLite's planner, which has no table statistics here, must look each row of a full
+    /// chunk up by its key rather than scan the table once per chunk. (A PostgreSQL plan
+    /// follows its statistics, and the casts it needs are not written for SQLite.)
+    #[tokio::test]
+    async fn sqlite_updates_a_full_chunk_row_by_row_through_the_key() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("oms.db").display());
+        let store = Store::connect(&url, &StoreOptions::default())
+            .await
+            .expect("open");
+        store.migrate().await.expect("migrate");
+        let mut conn = store.pool().acquire().await.expect("connection");
+        let updates: [(&str, &str, &[&str], &str); 3] = [
+            (
+                "orders",
+                "status = v.column2",
+                &["BIGINT", "TEXT"],
+                "orders.id = v.column1",
+            ),
+            (
+                "order_lines",
+                "allocated = order_lines.allocated + v.column2",
+                &["BIGINT", "BIGINT"],
+                "order_lines.id = v.column1",
+            ),
+            (
+                "stock",
+                "qty = stock.qty - v.column5",
+                &["BIGINT", "BIGINT", "BIGINT", "TEXT", "BIGINT"],
+                "stock.client_id = v.column1 AND stock.warehouse_id = v.column2 \
+                 AND stock.sku_id = v.column3 AND stock.bucket = v.column4",
+            ),
+        ];
+        for (table, set, types, condition) in updates {
+            let sql = update_from_values(
+                Placeholders::Anonymous,
+                table,
+                set,
+                types,
+                condition,
+                UPSERT_ROWS_MAX,
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")));
+            for _ in 0..UPSERT_ROWS_MAX * types.len() {
+                query = query.bind(1_i64);
+            }
+            let plan: Vec<String> = query
+                .fetch_all(&mut *conn)
+                .await
+                .expect("plan")
+                .iter()
+                .map(|row| row.try_get("detail").expect("detail"))
+                .collect();
+            assert!(
+                plan.iter()
+                    .any(|step| step.starts_with(&format!("SEARCH {table} "))),
+                "{table}: {plan:?}"
+            );
+            assert!(
+                !plan
+                    .iter()
+                    .any(|step| step.starts_with(&format!("SCAN {table}"))),
+                "{table}: {plan:?}"
+            );
+        }
     }
 }
