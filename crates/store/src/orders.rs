@@ -4,11 +4,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sqlx::{AnyConnection, AnyExecutor, Row};
+use sqlx::{AnyConnection, AnyExecutor, AssertSqlSafe, Row};
 
 use crate::{
-    ClientId, IN_LIST_MAX, Placeholders, StoreError, StoreResult, UPSERT_ROWS_MAX, in_list,
-    insert_sql, like_contains, numbered_first, update_from_values,
+    ClientId, IN_LIST_MAX, Placeholders, StoreError, StoreResult, UPSERT_ROWS_MAX, fetch_json_rows,
+    in_list, insert_sql, json_rows_sql, like_contains, numbered_first, update_from_values,
 };
 
 /// An order's own fields, resolved to ids, as written.
@@ -551,6 +551,146 @@ fn order_from_row(row: &sqlx::any::AnyRow) -> StoreResult<OrderRow> {
     })
 }
 
+/// The columns `select_order!` reads, in order, for reading many orders as JSON.
+const ORDER_READ_COLUMNS: [&str; 27] = [
+    "id",
+    "channel",
+    "channel_id",
+    "order_code",
+    "kind",
+    "fulfilment_type",
+    "retry",
+    "dispatch_by",
+    "priority",
+    "warehouse_id",
+    "warehouse",
+    "destination_warehouse_id",
+    "destination_warehouse",
+    "stock",
+    "ship_name",
+    "ship_address",
+    "ship_pincode",
+    "ship_phone",
+    "ship_email",
+    "ship_lat",
+    "ship_lon",
+    "status",
+    "body_hash",
+    "allocation_trace",
+    "attempts",
+    "created_at",
+    "updated_at",
+];
+
+/// An order as an array of [`ORDER_READ_COLUMNS`] (see `fetch_json_rows`).
+#[derive(serde::Deserialize)]
+struct OrderColumns(
+    i64,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<f64>,
+    Option<f64>,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+    i64,
+);
+
+impl From<OrderColumns> for OrderRow {
+    fn from(c: OrderColumns) -> OrderRow {
+        OrderRow {
+            id: c.0,
+            channel: c.1,
+            record: OrderRecord {
+                channel_id: c.2,
+                order_code: c.3,
+                kind: c.4,
+                fulfilment_type: c.5,
+                retry: c.6,
+                dispatch_by: c.7,
+                priority: c.8,
+                warehouse_id: c.9,
+                destination_warehouse_id: c.11,
+                stock: c.13,
+                ship_name: c.14,
+                ship_address: c.15,
+                ship_pincode: c.16,
+                ship_phone: c.17,
+                ship_email: c.18,
+                ship_lat: c.19,
+                ship_lon: c.20,
+            },
+            warehouse: c.10,
+            destination_warehouse: c.12,
+            status: c.21,
+            body_hash: c.22,
+            allocation_trace: c.23,
+            attempts: c.24,
+            created_at: c.25,
+            updated_at: c.26,
+        }
+    }
+}
+
+/// A line as an array of the columns `line_from_row` reads, in its order.
+type LineColumns = (
+    i64,
+    i64,
+    String,
+    i64,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+);
+const LINE_READ_COLUMNS: [&str; 10] = [
+    "id",
+    "order_id",
+    "line_id",
+    "sku_id",
+    "sku",
+    "ordered",
+    "allocated",
+    "shipped",
+    "cancelled",
+    "price_minor",
+];
+
+fn line_from_columns(c: LineColumns) -> OrderLineRow {
+    OrderLineRow {
+        id: c.0,
+        order_id: c.1,
+        line_id: c.2,
+        sku_id: c.3,
+        sku: c.4,
+        ordered: c.5,
+        allocated: c.6,
+        shipped: c.7,
+        cancelled: c.8,
+        price_minor: c.9,
+    }
+}
+
 pub async fn find_by_id<'e>(
     db: impl AnyExecutor<'e>,
     client: ClientId,
@@ -747,27 +887,30 @@ pub async fn open_demand(
                                      AND x.ordered > x.allocated + x.shipped + x.cancelled) ORDER BY l.id";
     match ids {
         None => {
+            // A backlog may hold every order of the client: read as one value each.
             let auto = i64::from(only_auto_retry);
-            let orders = sqlx::query(ORDERS)
-                .bind(client.0)
-                .bind(auto)
-                .fetch_all(&mut *conn)
-                .await?;
-            let lines = sqlx::query(LINES)
-                .bind(client.0)
-                .bind(auto)
-                .fetch_all(&mut *conn)
-                .await?;
-            Ok((
-                orders
-                    .iter()
-                    .map(order_from_row)
-                    .collect::<StoreResult<_>>()?,
-                lines
-                    .iter()
-                    .map(line_from_row)
-                    .collect::<StoreResult<_>>()?,
-            ))
+            let placeholders = Placeholders::of(conn);
+            let query = |inner: &str, columns: &[&str]| {
+                // `$1` and `$2` name the same values on both backends.
+                let sql = json_rows_sql(placeholders, columns, inner);
+                sqlx::query(AssertSqlSafe(sql)).bind(client.0).bind(auto)
+            };
+            let mut orders: Vec<OrderRow> =
+                fetch_json_rows::<OrderColumns>(&mut *conn, query(ORDERS, &ORDER_READ_COLUMNS))
+                    .await?
+                    .into_iter()
+                    .map(OrderRow::from)
+                    .collect();
+            let mut lines: Vec<OrderLineRow> =
+                fetch_json_rows::<LineColumns>(&mut *conn, query(LINES, &LINE_READ_COLUMNS))
+                    .await?
+                    .into_iter()
+                    .map(line_from_columns)
+                    .collect();
+            // In id order whatever order the aggregate kept.
+            orders.sort_unstable_by_key(|o| o.id);
+            lines.sort_unstable_by_key(|l| l.id);
+            Ok((orders, lines))
         }
         Some(ids) => {
             let mut orders = find_many(&mut *conn, client, ids).await?;
@@ -813,44 +956,45 @@ pub async fn allocatable_stock(
     client: ClientId,
     skus: Option<&[i64]>,
 ) -> StoreResult<Vec<(i64, i64, String, i64)>> {
-    const ALL: &str = "SELECT warehouse_id, sku_id, bucket, qty FROM stock WHERE client_id = $1 AND qty > 0 \
-                       AND (bucket LIKE 'AVAILABLE:%' OR bucket LIKE 'BAD:%')";
-    let rows = match skus {
-        None => {
-            sqlx::query(ALL)
-                .bind(client.0)
-                .fetch_all(&mut *conn)
-                .await?
-        }
-        Some(skus) => {
-            let placeholders = Placeholders::of(conn);
-            let mut rows = Vec::new();
-            for chunk in skus.chunks(IN_LIST_MAX) {
-                let sql = format!(
-                    "SELECT warehouse_id, sku_id, bucket, qty FROM stock WHERE client_id = $1 \
-                     AND sku_id IN {} AND qty > 0 AND (bucket LIKE 'AVAILABLE:%' OR bucket LIKE 'BAD:%')",
-                    in_list(placeholders, chunk.len(), 1)
-                );
-                let sql = numbered_first(placeholders, &sql);
-                let mut query = crate::generated(sql, chunk.len()).bind(client.0);
-                for sku in chunk {
-                    query = query.bind(*sku);
-                }
-                rows.extend(query.fetch_all(&mut *conn).await?);
-            }
-            rows
-        }
+    const COLUMNS: [&str; 4] = ["warehouse_id", "sku_id", "bucket", "qty"];
+    const ALLOCATABLE: &str = "qty > 0 AND (bucket LIKE 'AVAILABLE:%' OR bucket LIKE 'BAD:%')";
+    let placeholders = Placeholders::of(conn);
+    let Some(skus) = skus else {
+        let sql = json_rows_sql(
+            placeholders,
+            &COLUMNS,
+            &numbered_first(
+                placeholders,
+                &format!(
+                    "SELECT warehouse_id, sku_id, bucket, qty FROM stock \
+                     WHERE client_id = $1 AND {ALLOCATABLE}"
+                ),
+            ),
+        );
+        let query = sqlx::query(AssertSqlSafe(sql)).bind(client.0);
+        return fetch_json_rows(conn, query).await;
     };
-    rows.iter()
-        .map(|row| {
-            Ok((
-                row.try_get("warehouse_id")?,
-                row.try_get("sku_id")?,
-                row.try_get("bucket")?,
-                row.try_get("qty")?,
-            ))
-        })
-        .collect()
+    let mut rows = Vec::new();
+    for chunk in skus.chunks(IN_LIST_MAX) {
+        let sql = json_rows_sql(
+            placeholders,
+            &COLUMNS,
+            &numbered_first(
+                placeholders,
+                &format!(
+                    "SELECT warehouse_id, sku_id, bucket, qty FROM stock WHERE client_id = $1 \
+                     AND sku_id IN {} AND {ALLOCATABLE}",
+                    in_list(placeholders, chunk.len(), 1)
+                ),
+            ),
+        );
+        let mut query = crate::generated(sql, chunk.len()).bind(client.0);
+        for sku in chunk {
+            query = query.bind(*sku);
+        }
+        rows.extend(fetch_json_rows::<(i64, i64, String, i64)>(conn, query).await?);
+    }
+    Ok(rows)
 }
 
 #[derive(Debug, Clone)]

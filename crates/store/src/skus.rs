@@ -173,15 +173,17 @@ pub async fn ids_by_code(
             Placeholders::Anonymous => "?",
             Placeholders::Numbered => "$1",
         };
-        let sql =
-            format!("SELECT id, code FROM skus WHERE client_id = {first} AND code IN ({list})");
+        let sql = crate::json_rows_sql(
+            Placeholders::of(conn),
+            &["id", "code"],
+            &format!("SELECT id, code FROM skus WHERE client_id = {first} AND code IN ({list})"),
+        );
         let mut query = crate::generated(sql, chunk.len()).bind(client.0);
         for code in chunk {
             query = query.bind(code.to_string());
         }
-        for row in query.fetch_all(&mut *conn).await? {
-            ids.insert(row.try_get("code")?, row.try_get("id")?);
-        }
+        let rows: Vec<(i64, String)> = crate::fetch_json_rows(conn, query).await?;
+        ids.extend(rows.into_iter().map(|(id, code)| (code, id)));
     }
     Ok(ids)
 }

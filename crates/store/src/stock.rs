@@ -8,8 +8,8 @@ use sqlx::{AnyConnection, AnyExecutor, Row};
 use std::collections::BTreeMap;
 
 use crate::{
-    ClientId, Placeholders, StoreError, StoreResult, UPSERT_ROWS_MAX, insert_sql,
-    update_from_values, values_rows,
+    ClientId, Placeholders, StoreError, StoreResult, UPSERT_ROWS_MAX, fetch_json_rows, insert_sql,
+    json_rows_sql, update_from_values, values_rows,
 };
 
 /// One inventory key: (client, warehouse, sku).
@@ -380,7 +380,7 @@ pub async fn rows_of_keys(
     let placeholders = Placeholders::of(conn);
     let mut out = Vec::with_capacity(keys.len() * 2);
     for chunk in keys.chunks(UPSERT_ROWS_MAX) {
-        let sql = format!(
+        let inner = format!(
             "SELECT w.code AS warehouse, s.code AS sku, st.bucket, st.qty \
              FROM (VALUES {}) AS v \
              JOIN stock st ON st.client_id = v.column1 AND st.warehouse_id = v.column2 \
@@ -393,12 +393,19 @@ pub async fn rows_of_keys(
                 0
             )
         );
+        let sql = json_rows_sql(placeholders, &["warehouse", "sku", "bucket", "qty"], &inner);
         let mut query = crate::generated(sql, chunk.len());
         for key in chunk {
             query = query.bind(key.client.0).bind(key.warehouse).bind(key.sku);
         }
-        for row in query.fetch_all(&mut *conn).await? {
-            out.push(bucket_row(&row)?);
+        let rows: Vec<(String, String, String, i64)> = fetch_json_rows(conn, query).await?;
+        for (warehouse, sku, bucket, qty) in rows {
+            out.push(BucketRow {
+                warehouse,
+                sku,
+                bucket: bucket_of(&bucket)?,
+                qty,
+            });
         }
     }
     Ok(out)
