@@ -17,7 +17,6 @@ use oms_store::orders::{self, AllocationRow, EventRow, OrderLineRow, OrderRow, S
 use oms_store::stock::StockKey;
 use oms_store::{ClientId, Conn, clients, pools, warehouses};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
 use crate::service::orders::OrderView;
@@ -543,7 +542,7 @@ async fn apply(
             status.as_str(),
             known,
             &shipment_of,
-        ));
+        )?);
     }
     if keep {
         // The lines were written with their counts, the orders with their attempt.
@@ -603,54 +602,129 @@ async fn apply(
 
 /// The outbox events of one order's attempt: `order.allocated` and one `shipment.released`
 /// per new shipment when it allocated, `order.cancelled` when it closed quantity short.
+/// Written from typed payloads (fields in name order, as the events have always been): a
+/// pass over a backlog writes a quarter of a million of them.
 fn order_events(
     order_plan: &OrderPlan,
     order: &OrderRow,
     status: &str,
     known: &Known<'_>,
     shipment_of: &HashMap<(i64, i64), i64>,
-) -> Vec<(&'static str, Option<i64>, String)> {
+) -> ApiResult<Vec<(&'static str, Option<i64>, String)>> {
     let lines_by_id = &known.lines;
-    let line_id = |id: &i64| lines_by_id.get(id).map(|l| l.line_id.clone());
+    let line_id = |id: &i64| lines_by_id.get(id).map(|l| l.line_id.as_str());
+    let channel = order.channel.as_str();
+    let order_code = order.record.order_code.as_str();
     let mut events = Vec::new();
     if !order_plan.allocations.is_empty() {
-        let allocated: Vec<_> = order_plan
-            .allocations
-            .iter()
-            .map(|a| json!({"line_id": line_id(&a.line_id), "qty": a.qty}))
-            .collect();
-        let data = json!({"order_code": order.record.order_code, "channel": order.channel, "status": status, "allocated": allocated});
-        events.push(("order.allocated", Some(order.id), data.to_string()));
+        let allocated = payloads::OrderAllocated {
+            allocated: order_plan
+                .allocations
+                .iter()
+                .map(|a| payloads::LineQty {
+                    line_id: line_id(&a.line_id),
+                    qty: a.qty,
+                })
+                .collect(),
+            channel,
+            order_code,
+            status,
+        };
+        events.push(("order.allocated", Some(order.id), json(&allocated)?));
         let warehouses: BTreeMap<i64, ()> = order_plan
             .allocations
             .iter()
             .map(|a| (a.warehouse, ()))
             .collect();
         for warehouse in warehouses.keys() {
-            let lines: Vec<_> = order_plan
-                .allocations
-                .iter()
-                .filter(|a| a.warehouse == *warehouse)
-                .map(|a| json!({"line_id": line_id(&a.line_id), "sku": lines_by_id.get(&a.line_id).map(|l| l.sku.clone()), "qty": a.qty}))
-                .collect();
-            let data = json!({
-                "shipment_id": shipment_of.get(&(order.id, *warehouse)),
-                "order_code": order.record.order_code,
-                "channel": order.channel,
-                "warehouse": known.warehouse_codes.get(warehouse),
-                "lines": lines,
-            });
-            events.push(("shipment.released", Some(order.id), data.to_string()));
+            let released = payloads::ShipmentReleased {
+                channel,
+                lines: order_plan
+                    .allocations
+                    .iter()
+                    .filter(|a| a.warehouse == *warehouse)
+                    .map(|a| payloads::ReleasedLine {
+                        line_id: line_id(&a.line_id),
+                        qty: a.qty,
+                        sku: lines_by_id.get(&a.line_id).map(|l| l.sku.as_str()),
+                    })
+                    .collect(),
+                order_code,
+                shipment_id: shipment_of.get(&(order.id, *warehouse)).copied(),
+                warehouse: known.warehouse_codes.get(warehouse).copied(),
+            };
+            events.push(("shipment.released", Some(order.id), json(&released)?));
         }
     }
     if !order_plan.short_closed.is_empty() {
-        let closed: Vec<_> = order_plan
-            .short_closed
-            .iter()
-            .map(|(line, qty)| json!({"line_id": line_id(line), "qty": qty, "reason": "SHORT_CLOSED"}))
-            .collect();
-        let data = json!({"order_code": order.record.order_code, "channel": order.channel, "cancelled": closed});
-        events.push(("order.cancelled", Some(order.id), data.to_string()));
+        let cancelled = payloads::OrderCancelled {
+            cancelled: order_plan
+                .short_closed
+                .iter()
+                .map(|(line, qty)| payloads::ClosedLine {
+                    line_id: line_id(line),
+                    qty: *qty,
+                    reason: "SHORT_CLOSED",
+                })
+                .collect(),
+            channel,
+            order_code,
+        };
+        events.push(("order.cancelled", Some(order.id), json(&cancelled)?));
     }
-    events
+    Ok(events)
+}
+
+fn json<T: Serialize>(payload: &T) -> ApiResult<String> {
+    serde_json::to_string(payload).map_err(|e| ApiError::Internal(format!("event payload: {e}")))
+}
+
+/// The payloads of a pass's order events. Field order is name order: the events were
+/// first written from `serde_json::Value` maps, which sort their keys.
+mod payloads {
+    use serde::Serialize;
+
+    #[derive(Serialize)]
+    pub struct LineQty<'a> {
+        pub line_id: Option<&'a str>,
+        pub qty: i64,
+    }
+
+    #[derive(Serialize)]
+    pub struct OrderAllocated<'a> {
+        pub allocated: Vec<LineQty<'a>>,
+        pub channel: &'a str,
+        pub order_code: &'a str,
+        pub status: &'a str,
+    }
+
+    #[derive(Serialize)]
+    pub struct ReleasedLine<'a> {
+        pub line_id: Option<&'a str>,
+        pub qty: i64,
+        pub sku: Option<&'a str>,
+    }
+
+    #[derive(Serialize)]
+    pub struct ShipmentReleased<'a> {
+        pub channel: &'a str,
+        pub lines: Vec<ReleasedLine<'a>>,
+        pub order_code: &'a str,
+        pub shipment_id: Option<i64>,
+        pub warehouse: Option<&'a str>,
+    }
+
+    #[derive(Serialize)]
+    pub struct ClosedLine<'a> {
+        pub line_id: Option<&'a str>,
+        pub qty: i64,
+        pub reason: &'static str,
+    }
+
+    #[derive(Serialize)]
+    pub struct OrderCancelled<'a> {
+        pub cancelled: Vec<ClosedLine<'a>>,
+        pub channel: &'a str,
+        pub order_code: &'a str,
+    }
 }

@@ -8,7 +8,7 @@ use std::process::Command;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ClientKeys, TestApp, assert_error, join_all};
+use crate::helpers::{ClientKeys, TestApp, assert_error, event_of, join_all};
 use crate::on_both_backends;
 use crate::orders::{DEL, b2c, shop, stock};
 
@@ -219,12 +219,7 @@ async fn an_invoice_exists_once_the_shipment_is_packed_and_prints_the_sale(app: 
     assert!(pdf_text(&again).contains("INV-000001"));
     // The packed event carries the number.
     let (_, events) = app.get("/api/v1/events?limit=500", &acme.integration).await;
-    let packed = events["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .find(|e| e["type"] == "shipment.packed")
-        .expect("shipment.packed");
+    let packed = event_of(&events["items"], "shipment.packed");
     assert_eq!(packed["data"]["invoice_number"], "INV-000001");
 }
 

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::inventory;
-use crate::helpers::{ClientKeys, TestApp, assert_error};
+use crate::helpers::{ClientKeys, TestApp, assert_error, event_of};
 use crate::on_both_backends;
 use crate::orders::{BLR, b2c, eventually, line, shop, stock};
 
@@ -305,12 +305,7 @@ async fn sellers_cancel_open_and_unpicked_units_and_nothing_more(app: &TestApp) 
         ),
         (Some(2), Some(1))
     );
-    let cancelled = order["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .find(|e| e["type"] == "shipment.cancelled")
-        .expect("WMS told");
+    let cancelled = event_of(&order["events"], "shipment.cancelled");
     assert_eq!(cancelled["data"]["whole"], false);
 
     set(app, &acme, shipment, json!({"status": "PICKED"})).await;
@@ -441,7 +436,7 @@ async fn remarks_are_added_and_edited_with_their_author(app: &TestApp) {
 async fn the_event_feed_lists_every_change_in_order(app: &TestApp) {
     let acme = shop(app).await;
     stock(app, &acme, "BLR1", "TEE", 2).await;
-    let (_, shipment) = released(app, &acme, "MYN-1", 1).await;
+    let (order, shipment) = released(app, &acme, "MYN-1", 1).await;
     set(app, &acme, shipment, json!({"status": "PICKED"})).await;
     let (status, page) = app.get("/api/v1/events?limit=4", &acme.integration).await;
     assert_eq!(status, StatusCode::OK, "{page}");
@@ -483,14 +478,28 @@ async fn the_event_feed_lists_every_change_in_order(app: &TestApp) {
         .filter(|e| e["type"] == "inventory.changed")
         .map(|e| &e["data"])
         .collect();
-    let released = all["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .find(|e| e["type"] == "shipment.released")
-        .expect("released");
-    assert_eq!(released["data"]["warehouse"], "BLR1");
-    assert_eq!(released["data"]["shipment_id"], shipment);
+    let released = event_of(&all["items"], "shipment.released");
+    let line_id = &order["lines"][0]["line_id"];
+    assert_eq!(
+        released["data"],
+        json!({
+            "channel": "MYNTRA",
+            "lines": [{"line_id": line_id, "qty": 1, "sku": "TEE"}],
+            "order_code": "MYN-1",
+            "shipment_id": shipment,
+            "warehouse": "BLR1",
+        })
+    );
+    let allocated = event_of(&all["items"], "order.allocated");
+    assert_eq!(
+        allocated["data"],
+        json!({
+            "allocated": [{"line_id": line_id, "qty": 1}],
+            "channel": "MYNTRA",
+            "order_code": "MYN-1",
+            "status": order["status"],
+        })
+    );
     assert_eq!(stock_events[0]["qc_pending"], 2, "after the GRN");
     assert_eq!(stock_events[1]["good"], 2, "after QC");
     assert_eq!(stock_events[1]["available"], 2);

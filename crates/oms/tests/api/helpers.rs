@@ -424,3 +424,14 @@ pub fn answer_body(answer: &str) -> Value {
     let (_, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
     serde_json::from_str(body).unwrap_or(Value::Null)
 }
+
+/// The first event of type `kind` in a list of events (an order's `events`, or the
+/// `items` of `GET /events`).
+pub fn event_of<'a>(events: &'a Value, kind: &str) -> &'a Value {
+    events
+        .as_array()
+        .expect("a list of events")
+        .iter()
+        .find(|e| e["type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} event in {events}"))
+}

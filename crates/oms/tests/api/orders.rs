@@ -7,7 +7,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ADMIN_TOKEN, ClientKeys, Db, TestApp, assert_error, inventory, join_all, rejected_cells,
+    ADMIN_TOKEN, ClientKeys, Db, TestApp, assert_error, event_of, inventory, join_all,
+    rejected_cells,
 };
 use crate::on_both_backends;
 
@@ -466,6 +467,15 @@ async fn single_shipment_partial_ships_once_and_closes_the_rest_short(app: &Test
         .map(|e| e["type"].as_str().unwrap_or_default())
         .collect();
     assert!(events.contains(&"order.cancelled"), "{events:?}");
+    let cancelled = event_of(&order["events"], "order.cancelled");
+    assert_eq!(
+        cancelled["data"],
+        json!({
+            "cancelled": [{"line_id": "1", "qty": 2, "reason": "SHORT_CLOSED"}],
+            "channel": "MYNTRA",
+            "order_code": "MYN-1",
+        })
+    );
     assert_eq!(
         inventory(app, &acme.admin, "TEE", "DEL1").await["allocated"],
         0
