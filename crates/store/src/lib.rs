@@ -637,6 +637,39 @@ pub(crate) async fn fetch_json_rows<'q, T: serde::de::DeserializeOwned>(
     serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("rows read as JSON: {e}")))
 }
 
+/// Rows per page of a read that has no bound of its own (a client's whole backlog or
+/// stock): one page's JSON text stays far below both backends' limit on one value (1 GB;
+/// an order with its trace is ~1 KB).
+pub(crate) const JSON_PAGE_ROWS: i64 = 10_000;
+
+/// Every row of a keyset-paged read, [`JSON_PAGE_ROWS`] at a time: `page(after)` is the
+/// statement (written by [`json_rows_sql`]) for the next rows after key `after` in key
+/// order, and `key` gives a row's key.
+pub(crate) async fn fetch_json_pages<T, K>(
+    conn: &mut AnyConnection,
+    mut after: K,
+    page: impl Fn(&K) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>,
+    key: impl Fn(&T) -> K,
+) -> StoreResult<Vec<T>>
+where
+    T: serde::de::DeserializeOwned,
+    K: Ord,
+{
+    let mut rows = Vec::new();
+    loop {
+        let batch: Vec<T> = fetch_json_rows(conn, page(&after)).await?;
+        let full = batch.len() as i64 >= JSON_PAGE_ROWS;
+        // The largest key, whatever order the aggregate kept.
+        if let Some(last) = batch.iter().map(&key).max() {
+            after = last;
+        }
+        rows.extend(batch);
+        if !full {
+            return Ok(rows);
+        }
+    }
+}
+
 /// Ids per `IN (…)` list: well under SQLite's and PostgreSQL's parameter limits.
 const IN_LIST_MAX: usize = 1000;
 

@@ -876,37 +876,49 @@ pub async fn open_demand(
 ) -> StoreResult<(Vec<OrderRow>, Vec<OrderLineRow>)> {
     const ORDERS: &str = select_order!(
         "WHERE o.client_id = $1 AND o.status <> 'CANCELLED' AND ($2 = 0 OR o.retry = 'AUTO') \
+         AND o.id > $3 \
          AND EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id \
-                     AND l.ordered > l.allocated + l.shipped + l.cancelled) ORDER BY o.id"
+                     AND l.ordered > l.allocated + l.shipped + l.cancelled) ORDER BY o.id LIMIT $4"
     );
     const LINES: &str = "SELECT l.id, l.order_id, l.line_id, l.sku_id, s.code AS sku, l.ordered, l.allocated, \
                          l.shipped, l.cancelled, l.price_minor FROM order_lines l JOIN orders o ON o.id = l.order_id \
                          JOIN skus s ON s.id = l.sku_id \
                          WHERE l.client_id = $1 AND o.status <> 'CANCELLED' AND ($2 = 0 OR o.retry = 'AUTO') \
+                         AND l.id > $3 \
                          AND EXISTS (SELECT 1 FROM order_lines x WHERE x.order_id = o.id \
-                                     AND x.ordered > x.allocated + x.shipped + x.cancelled) ORDER BY l.id";
+                                     AND x.ordered > x.allocated + x.shipped + x.cancelled) \
+                         ORDER BY l.id LIMIT $4";
     match ids {
         None => {
-            // A backlog may hold every order of the client: read as one value each.
+            // A backlog may hold every order of the client: read as JSON, a page at a time.
             let auto = i64::from(only_auto_retry);
             let placeholders = Placeholders::of(conn);
-            let query = |inner: &str, columns: &[&str]| {
-                // `$1` and `$2` name the same values on both backends.
-                let sql = json_rows_sql(placeholders, columns, inner);
-                sqlx::query(AssertSqlSafe(sql)).bind(client.0).bind(auto)
+            let orders_sql = json_rows_sql(placeholders, &ORDER_READ_COLUMNS, ORDERS);
+            let lines_sql = json_rows_sql(placeholders, &LINE_READ_COLUMNS, LINES);
+            // `$1` … `$4` name the same values on both backends.
+            let page = |sql: &str, after: i64| {
+                sqlx::query(AssertSqlSafe(sql.to_owned()))
+                    .bind(client.0)
+                    .bind(auto)
+                    .bind(after)
+                    .bind(crate::JSON_PAGE_ROWS)
             };
-            let mut orders: Vec<OrderRow> =
-                fetch_json_rows::<OrderColumns>(&mut *conn, query(ORDERS, &ORDER_READ_COLUMNS))
-                    .await?
-                    .into_iter()
-                    .map(OrderRow::from)
-                    .collect();
-            let mut lines: Vec<OrderLineRow> =
-                fetch_json_rows::<LineColumns>(&mut *conn, query(LINES, &LINE_READ_COLUMNS))
-                    .await?
-                    .into_iter()
-                    .map(line_from_columns)
-                    .collect();
+            let orders: Vec<OrderColumns> = crate::fetch_json_pages(
+                &mut *conn,
+                0,
+                |after| page(&orders_sql, *after),
+                |order: &OrderColumns| order.0,
+            )
+            .await?;
+            let mut orders: Vec<OrderRow> = orders.into_iter().map(OrderRow::from).collect();
+            let lines: Vec<LineColumns> = crate::fetch_json_pages(
+                &mut *conn,
+                0,
+                |after| page(&lines_sql, *after),
+                |line: &LineColumns| line.0,
+            )
+            .await?;
+            let mut lines: Vec<OrderLineRow> = lines.into_iter().map(line_from_columns).collect();
             // In id order whatever order the aggregate kept.
             orders.sort_unstable_by_key(|o| o.id);
             lines.sort_unstable_by_key(|l| l.id);
@@ -960,15 +972,14 @@ pub async fn allocatable_stock(
     const ALLOCATABLE: &str = "qty > 0 AND (bucket LIKE 'AVAILABLE:%' OR bucket LIKE 'BAD:%')";
     let placeholders = Placeholders::of(conn);
     let Some(skus) = skus else {
+        // All the client's stock in one value: a few bytes a row, so even a million keys
+        // stay far below the 1 GB limit on one value (orders, with traces, are paged).
         let sql = json_rows_sql(
             placeholders,
             &COLUMNS,
-            &numbered_first(
-                placeholders,
-                &format!(
-                    "SELECT warehouse_id, sku_id, bucket, qty FROM stock \
-                     WHERE client_id = $1 AND {ALLOCATABLE}"
-                ),
+            &format!(
+                "SELECT warehouse_id, sku_id, bucket, qty FROM stock \
+                 WHERE client_id = $1 AND {ALLOCATABLE}"
             ),
         );
         let query = sqlx::query(AssertSqlSafe(sql)).bind(client.0);

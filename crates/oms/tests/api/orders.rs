@@ -1021,3 +1021,51 @@ async fn order_files_are_all_or_nothing_and_allocate_what_they_add(app: &TestApp
     );
     assert_eq!(error["details"][0]["column"], "order_code");
 }
+
+/// A pass reads a backlog a page at a time (10,000 orders, then 10,000 lines): one more
+/// order than a page, stored while there is no stock, is still seen and allocated by one
+/// `POST /allocation/run`. No background worker runs, so only that pass allocates.
+async fn a_backlog_larger_than_one_read_page_is_allocated_whole(db: Db) {
+    const ORDERS: usize = 10_001;
+    let app = TestApp::start_without_workers(db).await;
+    let acme = shop(&app).await;
+    let mut file = String::from(
+        "order_code,kind,channel,fulfilment_type,ship_to.name,ship_to.address,ship_to.pincode,line_id,sku,qty\n",
+    );
+    for i in 0..ORDERS {
+        file.push_str(&format!(
+            "BIG-{i},B2C,MYNTRA,MULTI_SHIPMENT_PARTIAL,Asha,12 MG Road,560001,1,TEE,1\n"
+        ));
+    }
+    let (status, body) = app.upload("outward-orders", &acme.integration, file).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    stock(&app, &acme, "BLR1", "TEE", ORDERS as i64).await;
+    let (status, summary) = app
+        .post("/api/v1/allocation/run", &acme.admin, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(
+        (
+            summary["orders_seen"].as_u64(),
+            summary["lines_allocated"].as_u64(),
+            summary["units_allocated"].as_u64()
+        ),
+        (
+            Some(ORDERS as u64),
+            Some(ORDERS as u64),
+            Some(ORDERS as u64)
+        ),
+        "{summary}"
+    );
+    app.assert_invariants().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_larger_than_one_read_page_is_allocated_whole_on_sqlite() {
+    a_backlog_larger_than_one_read_page_is_allocated_whole(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_larger_than_one_read_page_is_allocated_whole_on_postgres() {
+    a_backlog_larger_than_one_read_page_is_allocated_whole(Db::Postgres).await;
+}
