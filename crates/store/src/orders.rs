@@ -884,10 +884,10 @@ pub async fn open_demand(
                          l.shipped, l.cancelled, l.price_minor FROM order_lines l JOIN orders o ON o.id = l.order_id \
                          JOIN skus s ON s.id = l.sku_id \
                          WHERE l.client_id = $1 AND o.status <> 'CANCELLED' AND ($2 = 0 OR o.retry = 'AUTO') \
-                         AND l.id > $3 \
+                         AND l.order_id >= $3 AND (l.order_id, l.id) > ($3, $4) \
                          AND EXISTS (SELECT 1 FROM order_lines x WHERE x.order_id = o.id \
                                      AND x.ordered > x.allocated + x.shipped + x.cancelled) \
-                         ORDER BY l.id LIMIT $4";
+                         ORDER BY l.order_id, l.id LIMIT $5";
     match ids {
         None => {
             // A backlog may hold every order of the client: read as JSON, a page at a time.
@@ -895,27 +895,32 @@ pub async fn open_demand(
             let placeholders = Placeholders::of(conn);
             let orders_sql = json_rows_sql(placeholders, &ORDER_READ_COLUMNS, ORDERS);
             let lines_sql = json_rows_sql(placeholders, &LINE_READ_COLUMNS, LINES);
-            // `$1` … `$4` name the same values on both backends.
-            let page = |sql: &str, after: i64| {
+            // `$1` … `$5` name the same values on both backends. Orders are paged by id,
+            // lines by (order, id): the order the `(client_id, order_id)` index keeps them
+            // in, so no page sorts the client's every line.
+            let page = |sql: &str| {
                 sqlx::query(AssertSqlSafe(sql.to_owned()))
                     .bind(client.0)
                     .bind(auto)
-                    .bind(after)
-                    .bind(crate::JSON_PAGE_ROWS)
             };
             let orders: Vec<OrderColumns> = crate::fetch_json_pages(
                 &mut *conn,
                 0,
-                |after| page(&orders_sql, *after),
+                |after| page(&orders_sql).bind(*after).bind(crate::JSON_PAGE_ROWS),
                 |order: &OrderColumns| order.0,
             )
             .await?;
             let mut orders: Vec<OrderRow> = orders.into_iter().map(OrderRow::from).collect();
             let lines: Vec<LineColumns> = crate::fetch_json_pages(
                 &mut *conn,
-                0,
-                |after| page(&lines_sql, *after),
-                |line: &LineColumns| line.0,
+                (0, 0),
+                |(order, line)| {
+                    page(&lines_sql)
+                        .bind(*order)
+                        .bind(*line)
+                        .bind(crate::JSON_PAGE_ROWS)
+                },
+                |line: &LineColumns| (line.1, line.0),
             )
             .await?;
             let mut lines: Vec<OrderLineRow> = lines.into_iter().map(line_from_columns).collect();
