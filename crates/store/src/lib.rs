@@ -637,9 +637,9 @@ pub(crate) async fn fetch_json_rows<'q, T: serde::de::DeserializeOwned>(
     serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("rows read as JSON: {e}")))
 }
 
-/// Rows per page of a read that has no bound of its own (a client's whole backlog or
-/// stock): one page's JSON text stays far below both backends' limit on one value (1 GB;
-/// an order with its trace is ~1 KB).
+/// Rows per page of a read that has no bound of its own (a client's whole backlog: its
+/// open orders, then their lines): one page's JSON text stays far below both backends'
+/// limit on one value (1 GB; an order with its trace is ~1 KB).
 pub(crate) const JSON_PAGE_ROWS: i64 = 10_000;
 
 /// Every row of a keyset-paged read, [`JSON_PAGE_ROWS`] at a time: `page(after)` is the
