@@ -114,6 +114,27 @@ impl UploadKind {
         columns
     }
 
+    /// The tables a file of this kind adds rows to, whose statistics a large file makes
+    /// stale (see [`Store::refresh_statistics`]).
+    fn tables_written(self) -> &'static [&'static str] {
+        match self {
+            UploadKind::Skus => &["skus"],
+            UploadKind::Suppliers | UploadKind::Customers => &["partners"],
+            UploadKind::InwardOrders => &["inward_orders", "inward_lines"],
+            UploadKind::OutwardOrders => &[
+                "orders",
+                "order_lines",
+                "shipments",
+                "allocations",
+                "stock",
+                "ledger",
+                "outbox",
+            ],
+            UploadKind::Cancellations => &["ledger", "outbox"],
+            UploadKind::PoolMovements => &["stock", "ledger"],
+        }
+    }
+
     /// What a caller needs to upload this kind.
     pub fn permission(self) -> oms_domain::access::Permission {
         match self {
@@ -298,6 +319,10 @@ fn validate_masters<T>(
     }
 }
 
+/// Rows from which an applied file counts as a bulk load, after which the planner's
+/// statistics of the tables it wrote are refreshed.
+const BULK_LOAD_ROWS: usize = 1_000;
+
 /// Validates and applies one uploaded file of `kind`; answers the number of rows written.
 pub async fn apply(
     store: &Store,
@@ -359,6 +384,9 @@ pub async fn apply(
                 return Err(refused(errors));
             }
         }
+    }
+    if count >= BULK_LOAD_ROWS {
+        store.refresh_statistics(kind.tables_written());
     }
     Ok(count)
 }
