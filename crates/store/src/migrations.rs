@@ -35,6 +35,7 @@ const EMBEDDED: &[Embedded] = &[
     embedded!(7, "panel", "0007_panel.sql"),
     embedded!(8, "search", "0008_search.sql"),
     embedded!(9, "order_reads", "0009_order_reads.sql"),
+    embedded!(10, "update_room", "0010_update_room.sql"),
 ];
 
 /// `NNNN_name.sql` for every migration, in order: what both folders must hold.
@@ -48,6 +49,7 @@ pub const MIGRATION_NAMES: &[&str] = &[
     "0007_panel.sql",
     "0008_search.sql",
     "0009_order_reads.sql",
+    "0010_update_room.sql",
 ];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {
