@@ -64,6 +64,16 @@ pub(crate) async fn open(
     Ok((store, dir))
 }
 
+/// Statistics as the running OMS would have them after a bulk load that bypassed its
+/// uploads: on PostgreSQL `ANALYZE`, as autovacuum (or the OMS after an upload) runs it;
+/// SQLite none, as the OMS runs it (its plans are chosen without statistics).
+pub(crate) async fn settle_statistics(store: &Store) -> anyhow::Result<()> {
+    if store.backend() == Backend::Postgres {
+        store.analyze().await?;
+    }
+    Ok(())
+}
+
 pub(crate) fn backend_name(store: &Store) -> &'static str {
     match store.backend() {
         Backend::Sqlite => "sqlite",
@@ -287,7 +297,7 @@ pub async fn allocate(args: AllocateArgs) -> anyhow::Result<()> {
         }
         tx.commit().await?;
         if i == 0 {
-            store.analyze().await?;
+            settle_statistics(&store).await?;
         }
     }
     let mut tx = store.begin_write().await?;
@@ -325,8 +335,7 @@ pub async fn allocate(args: AllocateArgs) -> anyhow::Result<()> {
         }
     }
     tx.commit().await?;
-    // As autovacuum, or the OMS after a bulk upload, leaves them before a pass.
-    store.analyze().await?;
+    settle_statistics(&store).await?;
     eprintln!(
         "setup: {} orders, {lines_total} lines, {} SKUs x {} warehouses in {:?}",
         args.orders,

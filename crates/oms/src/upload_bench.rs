@@ -185,9 +185,8 @@ pub async fn upload_bench(args: UploadArgs) -> anyhow::Result<()> {
 
     let codes: Vec<String> = (0..args.rows).map(|i| format!("{prefix}{i:07}")).collect();
     stock_everywhere(&store, client, &warehouses, &codes, STOCK_PER_KEY).await?;
-    // The stock was stored directly, not by an upload: its statistics refreshed as
-    // autovacuum, or the OMS after an upload, would have them before orders arrive.
-    store.analyze().await?;
+    // The stock was stored directly, not by an upload.
+    bench::settle_statistics(&store).await?;
     let file = order_file(args.rows, prefix, args.rows);
     let (seconds, answer) = upload(&http, &base, "outward-orders", file).await?;
     anyhow::ensure!(answer["rows"] == json!(args.rows), "order upload: {answer}");
