@@ -79,7 +79,7 @@ pub async fn search(args: SearchArgs) -> anyhow::Result<()> {
     }
     // Statistics as autovacuum would gather them on PostgreSQL soon after a bulk load, so
     // the plans are those of a book this size rather than of an empty table.
-    store.analyze().await?;
+    crate::bench::settle_statistics(&store).await?;
     eprintln!("loaded {} orders in {:?}", args.orders, loading.elapsed());
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
