@@ -215,13 +215,17 @@ pub async fn lock_key(conn: &mut AnyConnection, key: StockKey) -> StoreResult<()
 /// cycle (a deadlock, which PostgreSQL breaks only after a second). Taking a lock again
 /// in the same transaction is free.
 ///
-/// On PostgreSQL the lock of a key is the row lock (`FOR NO KEY UPDATE`, taken in the
-/// statement's sort order) of its `QC_PENDING` row, not an advisory lock: row locks live in
-/// the rows, so a batch may hold thousands of them, where advisory locks fill the server's
-/// shared lock table (`max_locks_per_transaction` × connections; 6,400 by default) and fail
-/// with "out of shared memory". A key without a `QC_PENDING` row first gets an empty one
-/// (inserted in the same order; a zero row changes no balance, and two transactions creating
-/// one key's row meet on its primary key).
+/// On PostgreSQL the lock of a key is the row lock of its `QC_PENDING` row, not an advisory
+/// lock: row locks live in the rows, so a batch may hold thousands of them, where advisory
+/// locks fill the server's shared lock table (`max_locks_per_transaction` × connections;
+/// 6,400 by default) and fail with "out of shared memory". One upsert in key order takes
+/// them: a key without a `QC_PENDING` row gets an empty one (a zero row changes no balance,
+/// and two transactions creating one key's row meet on its primary key), a key with one has
+/// it rewritten unchanged, which locks it. Each key is found through the primary key by the
+/// conflict check. (A `SELECT … FOR NO KEY UPDATE` joining the list with the table was
+/// planned once per connection and kept: planned while the table was small, as a hash join
+/// over a scan of it, it read the whole table for every 1,000 keys of a first bulk stock
+/// load — quadratic in the load.)
 pub async fn lock_keys(
     conn: &mut AnyConnection,
     keys: impl IntoIterator<Item = StockKey>,
@@ -250,27 +254,20 @@ pub async fn lock_keys(
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let create = format!(
+        // One row per key stands for the key: its QC_PENDING row. Locking every bucket row
+        // instead would let a row created by another writer meanwhile (a first AVAILABLE
+        // or BAD row) be taken out of order.
+        let lock = format!(
             "INSERT INTO stock (client_id, warehouse_id, sku_id, bucket, qty) \
              SELECT c, w, s, 'QC_PENDING', 0 FROM (VALUES {values}) AS v(c, w, s) \
-             ORDER BY c, w, s ON CONFLICT DO NOTHING"
+             ORDER BY c, w, s \
+             ON CONFLICT (client_id, warehouse_id, sku_id, bucket) DO UPDATE SET qty = stock.qty"
         );
-        // One row per key stands for the key: its QC_PENDING row, which exists from the
-        // insert above. Locking every bucket row instead would let a row created by
-        // another writer meanwhile (a first AVAILABLE or BAD row) be taken out of order.
-        let lock = format!(
-            "SELECT 1 AS locked FROM stock \
-             WHERE (client_id, warehouse_id, sku_id) IN (VALUES {values}) \
-             AND bucket = 'QC_PENDING' \
-             ORDER BY client_id, warehouse_id, sku_id FOR NO KEY UPDATE"
-        );
-        for sql in [create, lock] {
-            let mut query = crate::generated(sql, chunk.len());
-            for key in chunk {
-                query = query.bind(key.client.0).bind(key.warehouse).bind(key.sku);
-            }
-            query.execute(&mut *conn).await?;
+        let mut query = crate::generated(lock, chunk.len());
+        for key in chunk {
+            query = query.bind(key.client.0).bind(key.warehouse).bind(key.sku);
         }
+        query.execute(&mut *conn).await?;
     }
     Ok(())
 }
