@@ -170,6 +170,36 @@ pub struct Store {
     _process_lock: Option<Arc<File>>,
     /// While any handle lives, the SQLite checkpoint task runs.
     _alive: Arc<()>,
+    /// Tables whose planner statistics wait to be refreshed (PostgreSQL).
+    stale: Arc<StaleStatistics>,
+}
+
+/// Tables waiting for `ANALYZE`, and whether a task is analyzing: at most one at a time,
+/// so a burst of uploads holds one connection, not one each (a second `ANALYZE` of a table
+/// waits for the first). A table named while the task runs is analyzed in its next round,
+/// so every bulk load is counted by a refresh that began after it committed.
+#[derive(Default)]
+struct StaleStatistics {
+    state: std::sync::Mutex<(std::collections::BTreeSet<&'static str>, bool)>,
+}
+
+impl StaleStatistics {
+    /// Notes `tables`; answers whether the caller must start the task (none is running).
+    fn note(&self, tables: &[&'static str]) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.0.extend(tables.iter().copied());
+        !std::mem::replace(&mut state.1, true)
+    }
+
+    /// The tables of the task's next round; none, and the task ends, when no table waits.
+    fn next_round(&self) -> Option<Vec<&'static str>> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.0.is_empty() {
+            state.1 = false;
+            return None;
+        }
+        Some(std::mem::take(&mut state.0).into_iter().collect())
+    }
 }
 
 impl Store {
@@ -216,6 +246,7 @@ impl Store {
             write_gate,
             _process_lock: process_lock,
             _alive: alive,
+            stale: Arc::default(),
         })
     }
 
@@ -279,14 +310,17 @@ impl Store {
     /// here (see `plan_tests`), so nothing runs there. A failure is only logged:
     /// autovacuum catches up anyway.
     pub fn refresh_statistics(&self, tables: &'static [&'static str]) {
-        if self.backend != Backend::Postgres || tables.is_empty() {
+        if self.backend != Backend::Postgres || tables.is_empty() || !self.stale.note(tables) {
             return;
         }
         let pool = self.pool.clone();
+        let stale = self.stale.clone();
         tokio::spawn(async move {
-            let sql = format!("ANALYZE {}", tables.join(", "));
-            if let Err(error) = sqlx::query(AssertSqlSafe(sql)).execute(&pool).await {
-                tracing::warn!(%error, "refreshing statistics after a bulk load failed");
+            while let Some(tables) = stale.next_round() {
+                let sql = format!("ANALYZE {}", tables.join(", "));
+                if let Err(error) = sqlx::query(AssertSqlSafe(sql)).execute(&pool).await {
+                    tracing::warn!(%error, "refreshing statistics after a bulk load failed");
+                }
             }
         });
     }
@@ -751,6 +785,32 @@ fn insert_sql(
 /// Rows per multi-row statement: well under SQLite's 32,766 and PostgreSQL's 65,535
 /// parameters for the widest table.
 pub const UPSERT_ROWS_MAX: usize = 1000;
+
+#[cfg(test)]
+mod statistics_tests {
+    use super::StaleStatistics;
+
+    #[test]
+    fn one_task_analyzes_every_table_named_while_it_runs() {
+        let stale = StaleStatistics::default();
+        assert!(stale.note(&["skus"]), "the first request starts the task");
+        assert!(
+            !stale.note(&["orders", "skus"]),
+            "a running task takes the rest"
+        );
+        assert_eq!(stale.next_round(), Some(vec!["orders", "skus"]));
+        assert!(
+            !stale.note(&["stock"]),
+            "still running: its next round takes it"
+        );
+        assert_eq!(stale.next_round(), Some(vec!["stock"]));
+        assert_eq!(stale.next_round(), None);
+        assert!(
+            stale.note(&["ledger"]),
+            "the task ended: a new request starts one"
+        );
+    }
+}
 
 #[cfg(test)]
 mod upsert_tests {
