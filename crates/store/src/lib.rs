@@ -379,6 +379,13 @@ fn pool_options(
                          PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
                     ))
                     .await?;
+                    // The log file is reused from its start when it restarts (see
+                    // `checkpoint`), and cut back to this size then if a large
+                    // transaction grew it past it.
+                    conn.execute(AssertSqlSafe(format!(
+                        "PRAGMA journal_size_limit = {LOG_BYTES_KEPT}"
+                    )))
+                    .await?;
                     // Ids a writing transaction drew for rows it writes later (see
                     // `orders::draw_ids`); rolled back with the transaction.
                     conn.execute(
@@ -406,6 +413,9 @@ const LOG_FRAMES_RESTART: i64 = 1024;
 /// Log frames (16 MiB) beyond which the restart waits for readers as long as any writer
 /// would (the busy timeout): readers always in the log must not let it grow without end.
 const LOG_FRAMES_MAX: i64 = 4096;
+/// The size the log file keeps once it restarts (`journal_size_limit`): what steady writing
+/// reaches between restarts (ingest: 0–12 MB), so only a large transaction's log is cut.
+const LOG_BYTES_KEPT: i64 = 16 * 1024 * 1024;
 
 /// Copies the SQLite log back into the database file every [`CHECKPOINT_EVERY`] until the
 /// last handle of the store is dropped or its pool is closed. First `PASSIVE`, from a
@@ -413,9 +423,13 @@ const LOG_FRAMES_MAX: i64 = 4096;
 /// most of the copying. A log copied back that way is never started afresh while a writer
 /// keeps committing (the log only restarts when a write begins with every frame copied),
 /// so it would grow without end; when more than [`LOG_FRAMES_RESTART`] frames remain, the
-/// task takes the write gate between two transactions and runs `TRUNCATE`, which copies
-/// the rest, waits for readers to leave the log (20 ms at most, or the busy timeout past
-/// [`LOG_FRAMES_MAX`]), and empties it.
+/// task takes the write gate between two transactions and runs `RESTART`, which copies
+/// the rest and waits for readers to leave the log (20 ms at most, or the busy timeout past
+/// [`LOG_FRAMES_MAX`]); the next write then starts the log over from the start of the
+/// file. Not `TRUNCATE`: emptying the file, under the write gate, then growing it again
+/// write by write (the file system allocating blocks for every append) cost the writer
+/// more than overwriting the file in place — 64-client ingest p99 46–52 ms with `TRUNCATE`,
+/// 34–41 ms with `RESTART`.
 fn spawn_checkpoints(pool: AnyPool, write_gate: Arc<Mutex<()>>, alive: std::sync::Weak<()>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
@@ -450,11 +464,11 @@ async fn checkpoint(pool: &AnyPool, write_gate: &Mutex<()>) -> StoreResult<()> {
             "PRAGMA busy_timeout = 20"
         };
         conn.execute(wait).await?;
-        let truncated = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        let restarted = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
             .execute(&mut *conn)
             .await;
         conn.execute("PRAGMA busy_timeout = 5000").await?;
-        truncated?;
+        restarted?;
     }
     Ok(())
 }

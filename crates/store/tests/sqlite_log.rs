@@ -87,3 +87,63 @@ async fn the_sqlite_log_stays_bounded_under_continuous_writes() {
         started.elapsed()
     );
 }
+
+/// A transaction that writes more than the log keeps does not leave a file that large
+/// behind: once the log restarts, its file is cut back (`journal_size_limit`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_transaction_does_not_leave_a_large_log_behind() {
+    const KEPT: u64 = 16 * 1024 * 1024;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("oms.db");
+    let store = Store::connect(
+        &format!("sqlite://{}", path.display()),
+        &StoreOptions::default(),
+    )
+    .await
+    .expect("open");
+    store.migrate().await.expect("migrate");
+    sqlx::query("CREATE TABLE scratch (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        .execute(store.pool())
+        .await
+        .expect("scratch table");
+    let log = dir.path().join("oms.db-wal");
+    let body = "x".repeat(ROW_BYTES);
+    let mut tx = store.begin_write().await.expect("begin");
+    for id in 0..10_000i64 {
+        sqlx::query("INSERT INTO scratch (id, body) VALUES (?, ?)")
+            .bind(id)
+            .bind(body.as_str())
+            .execute(tx.conn())
+            .await
+            .expect("insert");
+    }
+    tx.commit().await.expect("commit");
+    let grown = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        grown > 2 * KEPT,
+        "the transaction left only {grown} bytes of log"
+    );
+    // Small writes go on; the checkpoint task restarts the log, and a write resets it.
+    let started = Instant::now();
+    let mut next = 10_000i64;
+    loop {
+        let size = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        if size <= KEPT {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the log is still {size} bytes"
+        );
+        next += 1;
+        let mut tx = store.begin_write().await.expect("begin");
+        sqlx::query("INSERT INTO scratch (id, body) VALUES (?, 'y')")
+            .bind(next)
+            .execute(tx.conn())
+            .await
+            .expect("insert");
+        tx.commit().await.expect("commit");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    store.close().await;
+}
