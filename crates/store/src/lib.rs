@@ -428,8 +428,8 @@ const LOG_BYTES_KEPT: i64 = 16 * 1024 * 1024;
 /// [`LOG_FRAMES_MAX`]); the next write then starts the log over from the start of the
 /// file. Not `TRUNCATE`: emptying the file, under the write gate, then growing it again
 /// write by write (the file system allocating blocks for every append) cost the writer
-/// more than overwriting the file in place — 64-client ingest p99 46–52 ms with `TRUNCATE`,
-/// 34–41 ms with `RESTART`.
+/// more than overwriting the file in place — 64-client ingest p99 49–52 ms with `TRUNCATE`,
+/// 39–44 ms with `RESTART`.
 fn spawn_checkpoints(pool: AnyPool, write_gate: Arc<Mutex<()>>, alive: std::sync::Weak<()>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
