@@ -131,7 +131,7 @@ impl UploadKind {
                 "outbox",
             ],
             UploadKind::Cancellations => &["ledger", "outbox"],
-            UploadKind::PoolMovements => &["stock", "ledger"],
+            UploadKind::PoolMovements => &["stock", "ledger", "outbox"],
         }
     }
 

@@ -317,8 +317,18 @@ impl Store {
         let stale = self.stale.clone();
         tokio::spawn(async move {
             while let Some(tables) = stale.next_round() {
-                let sql = format!("ANALYZE {}", tables.join(", "));
-                if let Err(error) = sqlx::query(AssertSqlSafe(sql)).execute(&pool).await {
+                // Behind a lock that conflicts with it (a vacuum or index build of the same
+                // table) it waits 10 s at most, holding its connection meanwhile.
+                let sql = format!(
+                    "SET LOCAL lock_timeout = '10s'; ANALYZE {}",
+                    tables.join(", ")
+                );
+                let analyzed = async {
+                    let mut tx = pool.begin().await?;
+                    tx.execute(sqlx::raw_sql(AssertSqlSafe(sql))).await?;
+                    tx.commit().await
+                };
+                if let Err(error) = analyzed.await {
                     tracing::warn!(%error, "refreshing statistics after a bulk load failed");
                 }
             }
@@ -422,8 +432,8 @@ const LOG_BYTES_KEPT: i64 = 16 * 1024 * 1024;
 /// reading connection beside the writer: it never waits for, nor blocks, it, and does
 /// most of the copying. A log copied back that way is never started afresh while a writer
 /// keeps committing (the log only restarts when a write begins with every frame copied),
-/// so it would grow without end; when more than [`LOG_FRAMES_RESTART`] frames remain, the
-/// task takes the write gate between two transactions and runs `RESTART`, which copies
+/// so it would grow without end; when the log is longer than [`LOG_FRAMES_RESTART`] frames,
+/// the task takes the write gate between two transactions and runs `RESTART`, which copies
 /// the rest and waits for readers to leave the log (20 ms at most, or the busy timeout past
 /// [`LOG_FRAMES_MAX`]); the next write then starts the log over from the start of the
 /// file. Not `TRUNCATE`: emptying the file, under the write gate, then growing it again
@@ -434,25 +444,35 @@ fn spawn_checkpoints(pool: AnyPool, write_gate: Arc<Mutex<()>>, alive: std::sync
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut restarted_at = None;
         loop {
             tick.tick().await;
             if alive.strong_count() == 0 || pool.is_closed() {
                 return;
             }
-            if let Err(error) = checkpoint(&pool, &write_gate).await {
+            if let Err(error) = checkpoint(&pool, &write_gate, &mut restarted_at).await {
                 tracing::warn!(%error, "SQLite checkpoint failed; retrying");
             }
         }
     });
 }
 
-async fn checkpoint(pool: &AnyPool, write_gate: &Mutex<()>) -> StoreResult<()> {
+/// One round of the checkpoint task; answers whether it restarted the log. `restarted_at`
+/// is the log's length in frames when it was last restarted: unlike `TRUNCATE`, `RESTART`
+/// leaves the length SQLite reports as it was until the next write starts the log over,
+/// so a log of that same length has been restarted already and is left alone (an idle
+/// database would otherwise take the write gate every round).
+async fn checkpoint(
+    pool: &AnyPool,
+    write_gate: &Mutex<()>,
+    restarted_at: &mut Option<i64>,
+) -> StoreResult<bool> {
     use sqlx::Row;
     let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
         .fetch_one(pool)
         .await?;
     let log: i64 = row.try_get(1)?;
-    if log > LOG_FRAMES_RESTART {
+    let restarted = if log > LOG_FRAMES_RESTART && *restarted_at != Some(log) {
         let mut conn = pool.acquire().await?;
         let _gate = write_gate.lock().await;
         // Waits for readers still in the log only briefly, since writers wait meanwhile: a
@@ -464,13 +484,21 @@ async fn checkpoint(pool: &AnyPool, write_gate: &Mutex<()>) -> StoreResult<()> {
             "PRAGMA busy_timeout = 20"
         };
         conn.execute(wait).await?;
-        let restarted = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
-            .execute(&mut *conn)
+        let restart = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+            .fetch_one(&mut *conn)
             .await;
         conn.execute("PRAGMA busy_timeout = 5000").await?;
-        restarted?;
-    }
-    Ok(())
+        let restart = restart?;
+        // Not done while a reader stayed in the log (busy = 1): the next round tries again.
+        let done = restart.try_get::<i64, _>(0)? == 0;
+        if done {
+            *restarted_at = Some(restart.try_get(1)?);
+        }
+        done
+    } else {
+        false
+    };
+    Ok(restarted)
 }
 
 fn backend_of(url: &str) -> StoreResult<Backend> {
@@ -799,6 +827,70 @@ fn insert_sql(
 /// Rows per multi-row statement: well under SQLite's 32,766 and PostgreSQL's 65,535
 /// parameters for the widest table.
 pub const UPSERT_ROWS_MAX: usize = 1000;
+
+#[cfg(test)]
+mod checkpoint_tests {
+    use super::{LOG_FRAMES_RESTART, Store, StoreOptions, checkpoint};
+
+    /// A restarted log is not restarted again until a write has started it over.
+    #[tokio::test]
+    async fn an_idle_log_is_restarted_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("oms.db").display());
+        // Not exclusive: no checkpoint task of its own, the test runs the rounds.
+        let options = StoreOptions {
+            exclusive: false,
+            ..StoreOptions::default()
+        };
+        let store = Store::connect(&url, &options).await.expect("open");
+        sqlx::query("CREATE TABLE scratch (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+            .execute(store.pool())
+            .await
+            .expect("scratch table");
+        // Rows of 4,000 bytes: a log frame (page) each.
+        let write = |from: i64, rows: i64| {
+            let store = store.clone();
+            async move {
+                let mut tx = store.begin_write().await.expect("begin");
+                for id in from..from + rows {
+                    sqlx::query("INSERT INTO scratch (id, body) VALUES (?, ?)")
+                        .bind(id)
+                        .bind("x".repeat(4_000))
+                        .execute(tx.conn())
+                        .await
+                        .expect("insert");
+                }
+                tx.commit().await.expect("commit");
+            }
+        };
+        let gate = tokio::sync::Mutex::new(());
+        let mut restarted_at = None;
+        write(0, 2 * LOG_FRAMES_RESTART).await;
+        let pool = store.pool();
+        assert!(
+            checkpoint(pool, &gate, &mut restarted_at)
+                .await
+                .expect("round")
+        );
+        assert!(
+            !checkpoint(pool, &gate, &mut restarted_at)
+                .await
+                .expect("round")
+        );
+        assert!(
+            !checkpoint(pool, &gate, &mut restarted_at)
+                .await
+                .expect("round")
+        );
+        // Started over by this write, the log is of another length: restarted again.
+        write(1_000_000, 3 * LOG_FRAMES_RESTART).await;
+        assert!(
+            checkpoint(pool, &gate, &mut restarted_at)
+                .await
+                .expect("round")
+        );
+    }
+}
 
 #[cfg(test)]
 mod statistics_tests {
