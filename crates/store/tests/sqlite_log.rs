@@ -11,8 +11,8 @@ const ROWS_PER_COMMIT: usize = 64;
 const WRITTEN_BYTES: usize = 256 * 1024 * 1024;
 const LOG_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sqlite_log_stays_bounded_under_continuous_writes() {
+/// A store in a temporary folder (its log is `oms.db-wal` there) with a `scratch` table.
+async fn scratch_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("oms.db");
     let store = Store::connect(
@@ -26,6 +26,12 @@ async fn the_sqlite_log_stays_bounded_under_continuous_writes() {
         .execute(store.pool())
         .await
         .expect("scratch table");
+    (dir, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_log_stays_bounded_under_continuous_writes() {
+    let (dir, store) = scratch_store().await;
     let reading = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -93,19 +99,7 @@ async fn the_sqlite_log_stays_bounded_under_continuous_writes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_transaction_does_not_leave_a_large_log_behind() {
     const KEPT: u64 = 16 * 1024 * 1024;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("oms.db");
-    let store = Store::connect(
-        &format!("sqlite://{}", path.display()),
-        &StoreOptions::default(),
-    )
-    .await
-    .expect("open");
-    store.migrate().await.expect("migrate");
-    sqlx::query("CREATE TABLE scratch (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
-        .execute(store.pool())
-        .await
-        .expect("scratch table");
+    let (dir, store) = scratch_store().await;
     let log = dir.path().join("oms.db-wal");
     let body = "x".repeat(ROW_BYTES);
     let mut tx = store.begin_write().await.expect("begin");
