@@ -592,6 +592,27 @@ mod tests {
         assert_eq!(like_contains("A_b%"), "%a\\_b\\%%");
     }
 
+    /// The bundled SQLite is built without memory statistics (`.cargo/config.toml`): with
+    /// them every allocation SQLite makes takes a global mutex.
+    #[tokio::test]
+    async fn sqlite_keeps_no_memory_statistics() {
+        use sqlx::Row;
+        let store = Store::connect("sqlite::memory:", &StoreOptions::default())
+            .await
+            .expect("open");
+        let options: Vec<String> = sqlx::query("PRAGMA compile_options")
+            .fetch_all(store.pool())
+            .await
+            .expect("compile options")
+            .iter()
+            .map(|row| row.try_get(0).expect("option"))
+            .collect();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+    }
+
     #[test]
     fn only_sqlite_and_postgres_urls_are_accepted() {
         assert_eq!(backend_of("sqlite://x").unwrap(), Backend::Sqlite);
