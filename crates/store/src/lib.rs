@@ -17,6 +17,7 @@ pub mod orders;
 pub mod panel;
 pub mod partners;
 pub mod pools;
+mod rows;
 pub mod skus;
 pub mod stock;
 pub mod warehouses;
@@ -651,12 +652,7 @@ fn upsert_sql(
     rows: usize,
 ) -> String {
     let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
-    sql.push_str(&values_rows(
-        placeholders,
-        &vec![None; columns.len()],
-        rows,
-        0,
-    ));
+    sql.push_str(&values_rows(placeholders, columns.len(), rows));
     let updates: Vec<String> = columns
         .iter()
         .filter(|c| !key.contains(c) && **c != "created_at")
@@ -670,38 +666,24 @@ fn upsert_sql(
     sql
 }
 
-/// `(p, p, …), (…)` for `rows` rows of `types.len()` parameters, numbered from
-/// `first_parameter + 1`. On PostgreSQL a `Some(type)` column is written `CAST(p AS type)`:
-/// in a `FROM (VALUES …)` list it cannot infer a parameter's type from a comparison. On
-/// SQLite never: a bound value has its type already, and casts turn SQLite's multi-row
-/// `VALUES` into a subquery that, past a few hundred rows and without table statistics,
-/// it joins by scanning the whole target table (every `UPDATE … FROM (VALUES …)` chunk of
-/// a 100,000-order pass read every order) instead of looking each row up by its key.
-fn values_rows(
-    placeholders: Placeholders,
-    types: &[Option<&str>],
-    rows: usize,
-    first_parameter: usize,
-) -> String {
-    let mut sql = String::with_capacity(rows * types.len() * 8);
-    let mut parameter = first_parameter;
+/// `(p, p, …), (…)` for `rows` rows of `columns` parameters, numbered from `$1` on
+/// PostgreSQL. (The bulk writes of orders and stock use [`rows::rows_source`].)
+fn values_rows(placeholders: Placeholders, columns: usize, rows: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 8);
+    let mut parameter = 0;
     for row in 0..rows {
         if row > 0 {
             sql.push_str(", ");
         }
         sql.push('(');
-        for (column, cast) in types.iter().enumerate() {
+        for column in 0..columns {
             if column > 0 {
                 sql.push_str(", ");
             }
             parameter += 1;
-            let p = match placeholders {
-                Placeholders::Numbered => format!("${parameter}"),
-                Placeholders::Anonymous => "?".to_owned(),
-            };
-            match (cast, placeholders) {
-                (Some(ty), Placeholders::Numbered) => sql.push_str(&format!("CAST({p} AS {ty})")),
-                _ => sql.push_str(&p),
+            match placeholders {
+                Placeholders::Numbered => sql.push_str(&format!("${parameter}")),
+                Placeholders::Anonymous => sql.push('?'),
             }
         }
         sql.push(')');
@@ -811,10 +793,10 @@ fn numbered_first(placeholders: Placeholders, sql: &str) -> String {
     }
 }
 
-/// `UPDATE table SET … FROM (VALUES …) AS v WHERE …` for `rows` rows typed `types`; the
-/// values are `v.column1`, `v.column2`, … on both backends. `set` and `condition` are SQL
-/// fragments naming them. Built from constants only.
-fn update_from_values(
+/// `UPDATE table SET … FROM (rows) AS v WHERE …` for `rows` rows typed `types` (see
+/// [`rows::rows_source`]); the values are `v.column1`, `v.column2`, … on both backends.
+/// `set` and `condition` are SQL fragments naming them. Built from constants only.
+fn update_rows_sql(
     placeholders: Placeholders,
     table: &str,
     set: &str,
@@ -822,26 +804,41 @@ fn update_from_values(
     condition: &str,
     rows: usize,
 ) -> String {
-    let typed: Vec<Option<&str>> = types.iter().map(|t| Some(*t)).collect();
     format!(
-        "UPDATE {table} SET {set} FROM (VALUES {}) AS v WHERE {condition}",
-        values_rows(placeholders, &typed, rows, 0)
+        "UPDATE {table} SET {set} FROM ({}) AS v WHERE {condition}",
+        rows::rows_source(placeholders, types, rows)
     )
 }
 
-/// `INSERT INTO table (columns…) VALUES (…), (…)` for `rows` rows, with `tail` appended
-/// (`RETURNING …`, `ON CONFLICT …`). Built from constants only.
-fn insert_sql(
+/// Whether an insert gives its rows' ids (drawn by `orders::draw_ids`): PostgreSQL's
+/// identity columns take a given id only when told to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ids {
+    Drawn,
+    Given,
+}
+
+/// `INSERT INTO table (columns…) <rows>` for `rows` rows (see [`rows::rows_source`]),
+/// each column named with its type, with `tail` appended (`RETURNING …`, `ON CONFLICT …`).
+/// Built from constants only.
+fn insert_rows_sql(
     placeholders: Placeholders,
     table: &str,
-    columns: &[&str],
-    rows: usize,
+    columns: &[(&str, &str)],
+    ids: Ids,
     tail: &str,
+    rows: usize,
 ) -> String {
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    let types: Vec<&str> = columns.iter().map(|(_, ty)| *ty).collect();
+    let overriding = match (ids, placeholders) {
+        (Ids::Given, Placeholders::Numbered) => "OVERRIDING SYSTEM VALUE ",
+        _ => "",
+    };
     format!(
-        "INSERT INTO {table} ({}) VALUES {} {tail}",
-        columns.join(", "),
-        values_rows(placeholders, &vec![None; columns.len()], rows, 0)
+        "INSERT INTO {table} ({}) {overriding}{} {tail}",
+        names.join(", "),
+        rows::rows_source(placeholders, &types, rows)
     )
 }
 
@@ -981,11 +978,11 @@ mod upsert_tests {
 mod plan_tests {
     use sqlx::Row;
 
-    use super::{Placeholders, Store, StoreOptions, UPSERT_ROWS_MAX, update_from_values};
+    use super::{Placeholders, Store, StoreOptions, UPSERT_ROWS_MAX, update_rows_sql};
 
     /// SQLite's planner, which has no table statistics here, must look each row of a full
     /// chunk up by its key rather than scan the table once per chunk. (A PostgreSQL plan
-    /// follows its statistics, and the casts it needs are not written for SQLite.)
+    /// follows its statistics; its rows come as JSON, see `rows`.)
     #[tokio::test]
     async fn sqlite_updates_a_full_chunk_row_by_row_through_the_key() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -1017,7 +1014,7 @@ mod plan_tests {
             ),
         ];
         for (table, set, types, condition) in updates {
-            let sql = update_from_values(
+            let sql = update_rows_sql(
                 Placeholders::Anonymous,
                 table,
                 set,

@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{AnyConnection, AnyExecutor, AssertSqlSafe, Row};
 
+use crate::rows::{rows_per_statement, rows_query};
 use crate::{
-    ClientId, IN_LIST_MAX, Placeholders, StoreError, StoreResult, UPSERT_ROWS_MAX, fetch_json_rows,
-    in_list, insert_sql, json_rows_sql, like_contains, numbered_first, update_from_values,
+    ClientId, IN_LIST_MAX, Ids, Placeholders, StoreError, StoreResult, fetch_json_rows, in_list,
+    insert_rows_sql, json_rows_sql, like_contains, numbered_first, update_rows_sql,
 };
 
 /// An order's own fields, resolved to ids, as written.
@@ -102,33 +103,84 @@ pub async fn insert(
         .ok_or_else(|| StoreError::Corrupt("an insert answered nothing".into()))
 }
 
-const ORDER_COLUMNS: [&str; 23] = [
-    "client_id",
-    "channel_id",
-    "order_code",
-    "kind",
-    "fulfilment_type",
-    "retry",
-    "dispatch_by",
-    "priority",
-    "warehouse_id",
-    "destination_warehouse_id",
-    "stock",
-    "ship_name",
-    "ship_address",
-    "ship_pincode",
-    "ship_phone",
-    "ship_email",
-    "ship_lat",
-    "ship_lon",
-    "status",
-    "body_hash",
-    "attempts",
-    "created_at",
-    "updated_at",
+const ORDER_COLUMNS: [(&str, &str); 24] = [
+    ("client_id", "BIGINT"),
+    ("channel_id", "BIGINT"),
+    ("order_code", "TEXT"),
+    ("kind", "TEXT"),
+    ("fulfilment_type", "TEXT"),
+    ("retry", "TEXT"),
+    ("dispatch_by", "BIGINT"),
+    ("priority", "BIGINT"),
+    ("warehouse_id", "BIGINT"),
+    ("destination_warehouse_id", "BIGINT"),
+    ("stock", "TEXT"),
+    ("ship_name", "TEXT"),
+    ("ship_address", "TEXT"),
+    ("ship_pincode", "TEXT"),
+    ("ship_phone", "TEXT"),
+    ("ship_email", "TEXT"),
+    ("ship_lat", "DOUBLE PRECISION"),
+    ("ship_lon", "DOUBLE PRECISION"),
+    ("status", "TEXT"),
+    ("body_hash", "TEXT"),
+    ("attempts", "BIGINT"),
+    ("created_at", "BIGINT"),
+    ("updated_at", "BIGINT"),
+    ("allocation_trace", "TEXT"),
 ];
-/// Orders per multi-row statement: 23 parameters each, well under both backends' limits.
-const ORDERS_PER_STATEMENT: usize = 500;
+
+/// An order as the row its insert writes (see `crate::rows`): its id first when it is
+/// given (drawn ahead), then [`ORDER_COLUMNS`] in order. Written by hand: a tuple
+/// serializes as a row too, but serde's tuples stop at 16 columns.
+struct OrderWrite<'a> {
+    id: Option<i64>,
+    client: ClientId,
+    record: &'a OrderRecord,
+    status: &'a str,
+    body_hash: &'a str,
+    attempts: i64,
+    created_at: i64,
+    updated_at: i64,
+    allocation_trace: Option<&'a str>,
+}
+
+impl serde::Serialize for OrderWrite<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let r = self.record;
+        let mut row =
+            serializer.serialize_tuple(ORDER_COLUMNS.len() + usize::from(self.id.is_some()))?;
+        if let Some(id) = self.id {
+            row.serialize_element(&id)?;
+        }
+        row.serialize_element(&self.client.0)?;
+        row.serialize_element(&r.channel_id)?;
+        row.serialize_element(&r.order_code)?;
+        row.serialize_element(&r.kind)?;
+        row.serialize_element(&r.fulfilment_type)?;
+        row.serialize_element(&r.retry)?;
+        row.serialize_element(&r.dispatch_by)?;
+        row.serialize_element(&r.priority)?;
+        row.serialize_element(&r.warehouse_id)?;
+        row.serialize_element(&r.destination_warehouse_id)?;
+        row.serialize_element(&r.stock)?;
+        row.serialize_element(&r.ship_name)?;
+        row.serialize_element(&r.ship_address)?;
+        row.serialize_element(&r.ship_pincode)?;
+        row.serialize_element(&r.ship_phone)?;
+        row.serialize_element(&r.ship_email)?;
+        row.serialize_element(&r.ship_lat)?;
+        row.serialize_element(&r.ship_lon)?;
+        row.serialize_element(self.status)?;
+        row.serialize_element(self.body_hash)?;
+        row.serialize_element(&self.attempts)?;
+        row.serialize_element(&self.created_at)?;
+        row.serialize_element(&self.updated_at)?;
+        row.serialize_element(&self.allocation_trace)?;
+        row.end()
+    }
+}
 
 /// Inserts many orders in a few multi-row statements (one per 500 orders, one per 1,000
 /// lines), answering per order, in order, what [`insert`] would. An order whose key exists
@@ -144,22 +196,34 @@ pub async fn insert_many(
     let placeholders = Placeholders::of(conn);
     let (first_of, unique) = first_of_each_key(orders);
     let mut created: HashMap<(i64, String), i64> = HashMap::new();
-    for chunk in unique.chunks(ORDERS_PER_STATEMENT) {
-        let mut sql = insert_sql(placeholders, "orders", &ORDER_COLUMNS, chunk.len(), "");
-        sql.push_str(
-            " ON CONFLICT (client_id, channel_id, order_code) DO NOTHING \
+    for chunk in unique.chunks(rows_per_statement(placeholders)) {
+        let sql = insert_rows_sql(
+            placeholders,
+            "orders",
+            &ORDER_COLUMNS,
+            Ids::Drawn,
+            "ON CONFLICT (client_id, channel_id, order_code) DO NOTHING \
              RETURNING id, channel_id, order_code",
+            chunk.len(),
         );
-        let mut query = crate::generated(sql, chunk.len());
-        for index in chunk {
-            let (order, hash, _) = orders[*index];
-            query = bind_record(query, client, order)
-                .bind("CREATED")
-                .bind(hash.to_owned())
-                .bind(0_i64)
-                .bind(at)
-                .bind(at);
-        }
+        let rows: Vec<OrderWrite> = chunk
+            .iter()
+            .map(|index| {
+                let (record, hash, _) = orders[*index];
+                OrderWrite {
+                    id: None,
+                    client,
+                    record,
+                    status: "CREATED",
+                    body_hash: hash,
+                    attempts: 0,
+                    created_at: at,
+                    updated_at: at,
+                    allocation_trace: None,
+                }
+            })
+            .collect();
+        let query = rows_query(placeholders, sql, &rows)?;
         for row in query.fetch_all(&mut *conn).await? {
             created.insert(
                 (row.try_get("channel_id")?, row.try_get("order_code")?),
@@ -196,34 +260,24 @@ pub async fn insert_many(
             }
         });
     }
-    let placeholders = Placeholders::of(conn);
-    const COLUMNS: [&str; 9] = [
-        "client_id",
-        "order_id",
-        "line_id",
-        "sku_id",
-        "ordered",
-        "price_minor",
-        "allocated",
-        "shipped",
-        "cancelled",
-    ];
-    for chunk in lines.chunks(crate::UPSERT_ROWS_MAX) {
-        let sql = insert_sql(placeholders, "order_lines", &COLUMNS, chunk.len(), "");
-        let mut query = crate::generated(sql, chunk.len());
-        for (order, (line_id, sku, ordered, price)) in chunk {
-            query = query
-                .bind(client.0)
-                .bind(*order)
-                .bind(line_id.clone())
-                .bind(*sku)
-                .bind(*ordered)
-                .bind(*price)
-                .bind(0_i64)
-                .bind(0_i64)
-                .bind(0_i64);
-        }
-        query.execute(&mut *conn).await?;
+    for chunk in lines.chunks(rows_per_statement(placeholders)) {
+        let sql = insert_rows_sql(
+            placeholders,
+            "order_lines",
+            &LINE_COLUMNS[1..],
+            Ids::Drawn,
+            "",
+            chunk.len(),
+        );
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|(order, (line_id, sku, ordered, price))| {
+                (client.0, order, line_id, sku, ordered, price, 0, 0, 0)
+            })
+            .collect();
+        rows_query(placeholders, sql, &rows)?
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(answers)
 }
@@ -244,31 +298,6 @@ fn first_of_each_key<'a>(
             });
     }
     (first_of, unique)
-}
-
-type OrderQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
-
-/// Binds an order's own fields, in [`ORDER_COLUMNS`] order up to `ship_lon`.
-fn bind_record<'q>(query: OrderQuery<'q>, client: ClientId, order: &OrderRecord) -> OrderQuery<'q> {
-    query
-        .bind(client.0)
-        .bind(order.channel_id)
-        .bind(order.order_code.clone())
-        .bind(order.kind.clone())
-        .bind(order.fulfilment_type.clone())
-        .bind(order.retry.clone())
-        .bind(order.dispatch_by)
-        .bind(order.priority)
-        .bind(order.warehouse_id)
-        .bind(order.destination_warehouse_id)
-        .bind(order.stock.clone())
-        .bind(order.ship_name.clone())
-        .bind(order.ship_address.clone())
-        .bind(order.ship_pincode.clone())
-        .bind(order.ship_phone.clone())
-        .bind(order.ship_email.clone())
-        .bind(order.ship_lat)
-        .bind(order.ship_lon)
 }
 
 /// What an order's (channel, code) key names, before anything is written.
@@ -407,56 +436,50 @@ pub async fn insert_new_orders(
     orders: &[NewOrderHead<'_>],
 ) -> StoreResult<()> {
     let placeholders = Placeholders::of(conn);
-    let mut columns = vec!["id"];
+    let mut columns = vec![("id", "BIGINT")];
     columns.extend(ORDER_COLUMNS);
-    columns.push("allocation_trace");
-    for chunk in orders.chunks(ORDERS_PER_STATEMENT) {
-        let sql = insert_with_ids_sql(placeholders, "orders", &columns, chunk.len());
-        let mut query = crate::generated(sql, chunk.len());
-        for order in chunk {
-            query = bind_record(query.bind(order.id), client, order.record)
-                .bind(order.status.to_owned())
-                .bind(order.body_hash.to_owned())
-                .bind(order.attempts)
-                .bind(order.created_at)
-                .bind(order.updated_at)
-                .bind(order.allocation_trace.map(str::to_owned));
-        }
-        query.execute(&mut *conn).await?;
+    for chunk in orders.chunks(rows_per_statement(placeholders)) {
+        let sql = insert_rows_sql(
+            placeholders,
+            "orders",
+            &columns,
+            Ids::Given,
+            "",
+            chunk.len(),
+        );
+        let rows: Vec<OrderWrite> = chunk
+            .iter()
+            .map(|order| OrderWrite {
+                id: Some(order.id),
+                client,
+                record: order.record,
+                status: order.status,
+                body_hash: order.body_hash,
+                attempts: order.attempts,
+                created_at: order.created_at,
+                updated_at: order.updated_at,
+                allocation_trace: order.allocation_trace,
+            })
+            .collect();
+        rows_query(placeholders, sql, &rows)?
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
 
-/// `INSERT INTO table (columns…) VALUES …` for `rows` rows whose ids are given (drawn by
-/// [`draw_ids`]): PostgreSQL's identity columns take a given id only when told to.
-fn insert_with_ids_sql(
-    placeholders: Placeholders,
-    table: &str,
-    columns: &[&str],
-    rows: usize,
-) -> String {
-    let overriding = match placeholders {
-        Placeholders::Anonymous => "",
-        Placeholders::Numbered => "OVERRIDING SYSTEM VALUE ",
-    };
-    format!(
-        "INSERT INTO {table} ({}) {overriding}VALUES {}",
-        columns.join(", "),
-        crate::values_rows(placeholders, &vec![None; columns.len()], rows, 0)
-    )
-}
-
-const LINE_COLUMNS: [&str; 10] = [
-    "id",
-    "client_id",
-    "order_id",
-    "line_id",
-    "sku_id",
-    "ordered",
-    "price_minor",
-    "allocated",
-    "shipped",
-    "cancelled",
+/// An order line's columns, typed, for [`insert_rows_sql`]: its id first.
+const LINE_COLUMNS: [(&str, &str); 10] = [
+    ("id", "BIGINT"),
+    ("client_id", "BIGINT"),
+    ("order_id", "BIGINT"),
+    ("line_id", "TEXT"),
+    ("sku_id", "BIGINT"),
+    ("ordered", "BIGINT"),
+    ("price_minor", "BIGINT"),
+    ("allocated", "BIGINT"),
+    ("shipped", "BIGINT"),
+    ("cancelled", "BIGINT"),
 ];
 
 /// A new order line as written once: its drawn id, its order, what was ordered, and what
@@ -480,23 +503,35 @@ pub async fn insert_lines(
     lines: &[NewLineRow<'_>],
 ) -> StoreResult<()> {
     let placeholders = Placeholders::of(conn);
-    for chunk in lines.chunks(crate::UPSERT_ROWS_MAX) {
-        let sql = insert_with_ids_sql(placeholders, "order_lines", &LINE_COLUMNS, chunk.len());
-        let mut query = crate::generated(sql, chunk.len());
-        for row in chunk {
-            query = query
-                .bind(row.id)
-                .bind(client.0)
-                .bind(row.order_id)
-                .bind(row.line_id.to_owned())
-                .bind(row.sku_id)
-                .bind(row.ordered)
-                .bind(row.price_minor)
-                .bind(row.allocated)
-                .bind(0_i64)
-                .bind(row.cancelled);
-        }
-        query.execute(&mut *conn).await?;
+    for chunk in lines.chunks(rows_per_statement(placeholders)) {
+        let sql = insert_rows_sql(
+            placeholders,
+            "order_lines",
+            &LINE_COLUMNS,
+            Ids::Given,
+            "",
+            chunk.len(),
+        );
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|row| {
+                (
+                    row.id,
+                    client.0,
+                    row.order_id,
+                    row.line_id,
+                    row.sku_id,
+                    row.ordered,
+                    row.price_minor,
+                    row.allocated,
+                    0,
+                    row.cancelled,
+                )
+            })
+            .collect();
+        rows_query(placeholders, sql, &rows)?
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -1234,32 +1269,28 @@ pub async fn insert_shipments(
 ) -> StoreResult<HashMap<(i64, i64), i64>> {
     let placeholders = Placeholders::of(conn);
     let mut ids = HashMap::with_capacity(pairs.len());
-    for chunk in pairs.chunks(UPSERT_ROWS_MAX) {
-        let sql = insert_sql(
+    for chunk in pairs.chunks(rows_per_statement(placeholders)) {
+        let sql = insert_rows_sql(
             placeholders,
             "shipments",
             &[
-                "client_id",
-                "order_id",
-                "warehouse_id",
-                "status",
-                "created_at",
-                "updated_at",
+                ("client_id", "BIGINT"),
+                ("order_id", "BIGINT"),
+                ("warehouse_id", "BIGINT"),
+                ("status", "TEXT"),
+                ("created_at", "BIGINT"),
+                ("updated_at", "BIGINT"),
             ],
-            chunk.len(),
+            Ids::Drawn,
             // The returned rows name their pair, so their order does not matter.
             "RETURNING id, order_id, warehouse_id",
+            chunk.len(),
         );
-        let mut query = crate::generated(sql, chunk.len());
-        for (order, warehouse) in chunk {
-            query = query
-                .bind(client.0)
-                .bind(*order)
-                .bind(*warehouse)
-                .bind("RELEASED")
-                .bind(at)
-                .bind(at);
-        }
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|(order, warehouse)| (client.0, order, warehouse, "RELEASED", at, at))
+            .collect();
+        let query = rows_query(placeholders, sql, &rows)?;
         for row in query.fetch_all(&mut *conn).await? {
             ids.insert(
                 (row.try_get("order_id")?, row.try_get("warehouse_id")?),
@@ -1296,34 +1327,32 @@ pub async fn insert_allocation_rows(
     rows: &[NewAllocation],
 ) -> StoreResult<()> {
     let placeholders = Placeholders::of(conn);
-    for chunk in rows.chunks(UPSERT_ROWS_MAX) {
-        let sql = insert_sql(
+    for chunk in rows.chunks(rows_per_statement(placeholders)) {
+        let sql = insert_rows_sql(
             placeholders,
             "allocations",
             &[
-                "client_id",
-                "shipment_id",
-                "order_line_id",
-                "warehouse_id",
-                "sku_id",
-                "bucket",
-                "qty",
+                ("client_id", "BIGINT"),
+                ("shipment_id", "BIGINT"),
+                ("order_line_id", "BIGINT"),
+                ("warehouse_id", "BIGINT"),
+                ("sku_id", "BIGINT"),
+                ("bucket", "TEXT"),
+                ("qty", "BIGINT"),
             ],
-            chunk.len(),
+            Ids::Drawn,
             "",
+            chunk.len(),
         );
-        let mut query = crate::generated(sql, chunk.len());
-        for (shipment, line, warehouse, sku, bucket, qty) in chunk {
-            query = query
-                .bind(client.0)
-                .bind(*shipment)
-                .bind(*line)
-                .bind(*warehouse)
-                .bind(*sku)
-                .bind(bucket.clone())
-                .bind(*qty);
-        }
-        query.execute(&mut *conn).await?;
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|(shipment, line, warehouse, sku, bucket, qty)| {
+                (client.0, shipment, line, warehouse, sku, bucket, qty)
+            })
+            .collect();
+        rows_query(placeholders, sql, &rows)?
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -1349,8 +1378,8 @@ async fn add_to_lines(
         other => return Err(StoreError::Corrupt(format!("no line count {other}"))),
     };
     let placeholders = Placeholders::of(conn);
-    for chunk in lines.chunks(UPSERT_ROWS_MAX) {
-        let sql = update_from_values(
+    for chunk in lines.chunks(rows_per_statement(placeholders)) {
+        let sql = update_rows_sql(
             placeholders,
             "order_lines",
             set,
@@ -1359,10 +1388,7 @@ async fn add_to_lines(
              + order_lines.cancelled + v.column2 <= order_lines.ordered",
             chunk.len(),
         );
-        let mut query = crate::generated(sql, chunk.len());
-        for (line, qty) in chunk {
-            query = query.bind(*line).bind(*qty);
-        }
+        let query = rows_query(placeholders, sql, chunk)?;
         let done = query.execute(&mut *conn).await?;
         if done.rows_affected() != chunk.len() as u64 {
             return Err(StoreError::Insufficient {
@@ -1381,24 +1407,23 @@ pub async fn record_attempts(
     at: i64,
 ) -> StoreResult<()> {
     let placeholders = Placeholders::of(conn);
-    for chunk in attempts.chunks(UPSERT_ROWS_MAX) {
-        let sql = update_from_values(
+    for chunk in attempts.chunks(rows_per_statement(placeholders)) {
+        let sql = update_rows_sql(
             placeholders,
             "orders",
-            "status = v.column2, allocation_trace = v.column3, attempts = orders.attempts + 1, updated_at = v.column4",
+            "status = v.column2, allocation_trace = v.column3, attempts = orders.attempts + 1, \
+             updated_at = v.column4",
             &["BIGINT", "TEXT", "TEXT", "BIGINT"],
             "orders.id = v.column1",
             chunk.len(),
         );
-        let mut query = crate::generated(sql, chunk.len());
-        for (order, status, trace) in chunk {
-            query = query
-                .bind(*order)
-                .bind(status.clone())
-                .bind(trace.clone())
-                .bind(at);
-        }
-        query.execute(&mut *conn).await?;
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|(order, status, trace)| (order, status, trace, at))
+            .collect();
+        rows_query(placeholders, sql, &rows)?
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -1451,25 +1476,28 @@ async fn emit(
     }
     let placeholders = Placeholders::of(conn);
     let mut ids = Vec::with_capacity(events.len());
-    for chunk in events.chunks(UPSERT_ROWS_MAX) {
+    for chunk in events.chunks(rows_per_statement(placeholders)) {
         // Ids are drawn row by row in the order the rows are given; the order the database
         // returns them in is not promised, so they are sorted back into it.
-        let sql = insert_sql(
+        let sql = insert_rows_sql(
             placeholders,
             "outbox",
-            &["client_id", "event_type", "order_id", "data", "at"],
-            chunk.len(),
+            &[
+                ("client_id", "BIGINT"),
+                ("event_type", "TEXT"),
+                ("order_id", "BIGINT"),
+                ("data", "TEXT"),
+                ("at", "BIGINT"),
+            ],
+            Ids::Drawn,
             if with_ids { "RETURNING id" } else { "" },
+            chunk.len(),
         );
-        let mut query = crate::generated(sql, chunk.len());
-        for (event_type, order, data) in chunk {
-            query = query
-                .bind(client.0)
-                .bind(event_type.to_string())
-                .bind(*order)
-                .bind(data.clone())
-                .bind(at);
-        }
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|(event_type, order, data)| (client.0, event_type, order, data, at))
+            .collect();
+        let query = rows_query(placeholders, sql, &rows)?;
         if !with_ids {
             query.execute(&mut *conn).await?;
             continue;

@@ -7,9 +7,10 @@ use sqlx::{AnyConnection, AnyExecutor, Row};
 
 use std::collections::BTreeMap;
 
+use crate::rows::{rows_per_statement, rows_query, rows_source};
 use crate::{
-    ClientId, Placeholders, StoreError, StoreResult, UPSERT_ROWS_MAX, fetch_json_rows, insert_sql,
-    json_rows_sql, update_from_values, values_rows,
+    ClientId, Ids, Placeholders, StoreError, StoreResult, fetch_json_rows, insert_rows_sql,
+    json_rows_sql, update_rows_sql,
 };
 
 /// One inventory key: (client, warehouse, sku).
@@ -121,8 +122,8 @@ pub async fn apply_many(
     }
     let placeholders = Placeholders::of(conn);
     let takes: Vec<_> = takes.into_iter().collect();
-    for chunk in takes.chunks(UPSERT_ROWS_MAX) {
-        let sql = update_from_values(
+    for chunk in takes.chunks(rows_per_statement(placeholders)) {
+        let sql = update_rows_sql(
             placeholders,
             "stock",
             "qty = stock.qty - v.column5",
@@ -131,16 +132,13 @@ pub async fn apply_many(
              AND stock.sku_id = v.column3 AND stock.bucket = v.column4 AND stock.qty >= v.column5",
             chunk.len(),
         );
-        let mut query = crate::generated(sql, chunk.len());
-        for ((key, bucket), qty) in chunk {
-            query = query
-                .bind(key.client.0)
-                .bind(key.warehouse)
-                .bind(key.sku)
-                .bind(bucket.clone())
-                .bind(*qty);
-        }
-        let taken = query.execute(&mut *conn).await?;
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|((key, bucket), qty)| (key.client.0, key.warehouse, key.sku, bucket, qty))
+            .collect();
+        let taken = rows_query(placeholders, sql, &rows)?
+            .execute(&mut *conn)
+            .await?;
         if taken.rows_affected() != chunk.len() as u64 {
             return Err(StoreError::Insufficient {
                 bucket: "a stock bucket".to_owned(),
@@ -149,54 +147,64 @@ pub async fn apply_many(
         }
     }
     let gives: Vec<_> = gives.into_iter().collect();
-    for chunk in gives.chunks(UPSERT_ROWS_MAX) {
-        let sql = insert_sql(
+    for chunk in gives.chunks(rows_per_statement(placeholders)) {
+        let sql = insert_rows_sql(
             placeholders,
             "stock",
-            &["client_id", "warehouse_id", "sku_id", "bucket", "qty"],
+            &[
+                ("client_id", "BIGINT"),
+                ("warehouse_id", "BIGINT"),
+                ("sku_id", "BIGINT"),
+                ("bucket", "TEXT"),
+                ("qty", "BIGINT"),
+            ],
+            Ids::Drawn,
+            "ON CONFLICT (client_id, warehouse_id, sku_id, bucket) \
+             DO UPDATE SET qty = stock.qty + excluded.qty",
             chunk.len(),
-            "ON CONFLICT (client_id, warehouse_id, sku_id, bucket) DO UPDATE SET qty = stock.qty + excluded.qty",
         );
-        let mut query = crate::generated(sql, chunk.len());
-        for ((key, bucket), qty) in chunk {
-            query = query
-                .bind(key.client.0)
-                .bind(key.warehouse)
-                .bind(key.sku)
-                .bind(bucket.clone())
-                .bind(*qty);
-        }
-        query.execute(&mut *conn).await?;
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|((key, bucket), qty)| (key.client.0, key.warehouse, key.sku, bucket, qty))
+            .collect();
+        rows_query(placeholders, sql, &rows)?
+            .execute(&mut *conn)
+            .await?;
     }
-    const LEDGER: [&str; 10] = [
-        "client_id",
-        "warehouse_id",
-        "sku_id",
-        "from_bucket",
-        "to_bucket",
-        "qty",
-        "kind",
-        "reference",
-        "actor",
-        "at",
+    const LEDGER: [(&str, &str); 10] = [
+        ("client_id", "BIGINT"),
+        ("warehouse_id", "BIGINT"),
+        ("sku_id", "BIGINT"),
+        ("from_bucket", "TEXT"),
+        ("to_bucket", "TEXT"),
+        ("qty", "BIGINT"),
+        ("kind", "TEXT"),
+        ("reference", "TEXT"),
+        ("actor", "TEXT"),
+        ("at", "BIGINT"),
     ];
-    for chunk in movements.chunks(UPSERT_ROWS_MAX) {
-        let sql = insert_sql(placeholders, "ledger", &LEDGER, chunk.len(), "");
-        let mut query = crate::generated(sql, chunk.len());
-        for (key, movement, reference) in chunk {
-            query = query
-                .bind(key.client.0)
-                .bind(key.warehouse)
-                .bind(key.sku)
-                .bind(movement.from().to_string())
-                .bind(movement.to().to_string())
-                .bind(movement.qty())
-                .bind(movement.kind().as_str())
-                .bind(reference.clone())
-                .bind(actor.to_owned())
-                .bind(at);
-        }
-        query.execute(&mut *conn).await?;
+    for chunk in movements.chunks(rows_per_statement(placeholders)) {
+        let sql = insert_rows_sql(placeholders, "ledger", &LEDGER, Ids::Drawn, "", chunk.len());
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|(key, movement, reference)| {
+                (
+                    key.client.0,
+                    key.warehouse,
+                    key.sku,
+                    movement.from().to_string(),
+                    movement.to().to_string(),
+                    movement.qty(),
+                    movement.kind().as_str(),
+                    reference,
+                    actor,
+                    at,
+                )
+            })
+            .collect();
+        rows_query(placeholders, sql, &rows)?
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -231,8 +239,6 @@ pub async fn lock_keys(
     conn: &mut AnyConnection,
     keys: impl IntoIterator<Item = StockKey>,
 ) -> StoreResult<()> {
-    // Keys per statement: a batch's thousands of keys cost a few round trips, not one each.
-    const KEYS_PER_STATEMENT: usize = 1_000;
     // PostgreSQL only: SQLite has one writer at a time and needs no lock.
     if conn.backend_name().eq_ignore_ascii_case("sqlite") {
         return Ok(());
@@ -243,33 +249,29 @@ pub async fn lock_keys(
         .into_iter()
         .collect();
     // Chunks in ascending key order, each locked in that order: one global order overall.
-    for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-        let values = (0..chunk.len())
-            .map(|i| {
-                format!(
-                    "(${}::bigint, ${}::bigint, ${}::bigint)",
-                    3 * i + 1,
-                    3 * i + 2,
-                    3 * i + 3
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+    for chunk in keys.chunks(rows_per_statement(Placeholders::Numbered)) {
         // One row per key stands for the key: its QC_PENDING row. Locking every bucket row
         // instead would let a row created by another writer meanwhile (a first AVAILABLE
         // or BAD row) be taken out of order.
         let lock = format!(
             "INSERT INTO stock (client_id, warehouse_id, sku_id, bucket, qty) \
-             SELECT c, w, s, 'QC_PENDING', 0 FROM (VALUES {values}) AS v(c, w, s) \
-             ORDER BY c, w, s \
+             SELECT column1, column2, column3, 'QC_PENDING', 0 FROM ({}) AS v \
+             ORDER BY column1, column2, column3 \
              ON CONFLICT (client_id, warehouse_id, sku_id, bucket) \
-             DO UPDATE SET qty = stock.qty WHERE false"
+             DO UPDATE SET qty = stock.qty WHERE false",
+            rows_source(
+                Placeholders::Numbered,
+                &["BIGINT", "BIGINT", "BIGINT"],
+                chunk.len()
+            )
         );
-        let mut query = crate::generated(lock, chunk.len());
-        for key in chunk {
-            query = query.bind(key.client.0).bind(key.warehouse).bind(key.sku);
-        }
-        query.execute(&mut *conn).await?;
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|key| (key.client.0, key.warehouse, key.sku))
+            .collect();
+        rows_query(Placeholders::Numbered, lock, &rows)?
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -378,25 +380,21 @@ pub async fn rows_of_keys(
 ) -> StoreResult<Vec<BucketRow>> {
     let placeholders = Placeholders::of(conn);
     let mut out = Vec::with_capacity(keys.len() * 2);
-    for chunk in keys.chunks(UPSERT_ROWS_MAX) {
+    for chunk in keys.chunks(rows_per_statement(placeholders)) {
         let inner = format!(
             "SELECT w.code AS warehouse, s.code AS sku, st.bucket, st.qty \
-             FROM (VALUES {}) AS v \
+             FROM ({}) AS v \
              JOIN stock st ON st.client_id = v.column1 AND st.warehouse_id = v.column2 \
              AND st.sku_id = v.column3 \
              JOIN skus s ON s.id = st.sku_id JOIN warehouses w ON w.id = st.warehouse_id",
-            values_rows(
-                placeholders,
-                &[Some("BIGINT"), Some("BIGINT"), Some("BIGINT")],
-                chunk.len(),
-                0
-            )
+            rows_source(placeholders, &["BIGINT", "BIGINT", "BIGINT"], chunk.len())
         );
         let sql = json_rows_sql(placeholders, &["warehouse", "sku", "bucket", "qty"], &inner);
-        let mut query = crate::generated(sql, chunk.len());
-        for key in chunk {
-            query = query.bind(key.client.0).bind(key.warehouse).bind(key.sku);
-        }
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|key| (key.client.0, key.warehouse, key.sku))
+            .collect();
+        let query = rows_query(placeholders, sql, &rows)?;
         let rows: Vec<(String, String, String, i64)> = fetch_json_rows(conn, query).await?;
         for (warehouse, sku, bucket, qty) in rows {
             out.push(BucketRow {

@@ -1,0 +1,380 @@
+//! The rows of a multi-row write, given once as serializable rows (a tuple, or a type that
+//! serializes as one, in the statement's column order) and sent the way each backend
+//! takes them best:
+//!
+//! - SQLite: a multi-row `VALUES` list, every value bound. Measured against rows read out
+//!   of one JSON text by `json_each`, binding was as fast or faster (a 100,000-order pass:
+//!   5.0 s bound, 5.5 s as JSON; ingest within 3%): SQLite spends about as long parsing a
+//!   value out of JSON as binding it, and the JSON text costs its escaping besides.
+//! - PostgreSQL: one JSON text, read by `jsonb_array_elements`. The statement's text no
+//!   longer depends on its number of rows, so it is parsed and planned once per connection
+//!   and kept prepared; a generated `VALUES` list was planned on every call (2026-12-01:
+//!   64-client ingest 1,520–1,660 → 1,730–2,040 orders/s). Rows come out in array order,
+//!   which is the order ids are drawn in.
+
+use serde::Serialize;
+use serde::ser::{self, Impossible};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AssertSqlSafe};
+
+use crate::{Placeholders, StoreError, StoreResult, UPSERT_ROWS_MAX};
+
+/// Rows per statement: SQLite binds every value, so its chunks stay under its 32,766
+/// parameters for the widest table (25 columns); PostgreSQL's take one.
+pub(crate) fn rows_per_statement(placeholders: Placeholders) -> usize {
+    match placeholders {
+        Placeholders::Anonymous => UPSERT_ROWS_MAX,
+        Placeholders::Numbered => 5_000,
+    }
+}
+
+/// The rows of a statement, typed `types`, as an `INSERT`'s source or a `FROM (…) AS v`
+/// whose columns are `column1`, `column2`, …: `VALUES (?, …), (…)` for `rows` rows on
+/// SQLite, `SELECT CAST(r ->> 0 AS type) AS column1, … FROM jsonb_array_elements($1)` on
+/// PostgreSQL. SQLite's list has no casts: a bound value has its type already, and casts
+/// turn its multi-row `VALUES` into a subquery that, past a few hundred rows and without
+/// table statistics, it joins by scanning the whole target table instead of looking each
+/// row up by its key. Built from constants only.
+pub(crate) fn rows_source(placeholders: Placeholders, types: &[&str], rows: usize) -> String {
+    match placeholders {
+        Placeholders::Anonymous => {
+            let row = format!("({})", vec!["?"; types.len()].join(", "));
+            format!("VALUES {}", vec![row.as_str(); rows].join(", "))
+        }
+        Placeholders::Numbered => {
+            let columns: Vec<String> = types
+                .iter()
+                .enumerate()
+                .map(|(i, ty)| format!("CAST(r ->> {i} AS {ty}) AS column{}", i + 1))
+                .collect();
+            format!(
+                "SELECT {} FROM jsonb_array_elements(CAST($1 AS JSONB)) AS r",
+                columns.join(", ")
+            )
+        }
+    }
+}
+
+/// `sql` (written with [`rows_source`] for `rows.len()` rows) with `rows` bound: each value
+/// on SQLite, one JSON text on PostgreSQL, whose statement is kept prepared.
+pub(crate) fn rows_query<'q, T: Serialize>(
+    placeholders: Placeholders,
+    sql: String,
+    rows: &[T],
+) -> StoreResult<Query<'q, Any, AnyArguments>> {
+    match placeholders {
+        Placeholders::Anonymous => {
+            let mut binder = Binder {
+                query: Some(crate::generated(sql, rows.len())),
+            };
+            for row in rows {
+                row.serialize(RowBinder(&mut binder))?;
+            }
+            binder
+                .query
+                .ok_or_else(|| StoreError::Corrupt("a row was bound halfway".into()))
+        }
+        Placeholders::Numbered => {
+            let text = serde_json::to_string(rows)
+                .map_err(|e| StoreError::Corrupt(format!("rows as JSON: {e}")))?;
+            Ok(sqlx::query(AssertSqlSafe(sql)).bind(text))
+        }
+    }
+}
+
+/// A query whose parameters are bound value by value as rows serialize.
+struct Binder<'q> {
+    /// Taken out and put back around each bind (`bind` consumes the query).
+    query: Option<Query<'q, Any, AnyArguments>>,
+}
+
+impl<'q> Binder<'q> {
+    fn bind<T>(&mut self, value: T) -> Result<(), BindError>
+    where
+        T: 'q + sqlx::Encode<'q, Any> + sqlx::Type<Any>,
+    {
+        let query = self.query.take().ok_or(BindError::Lost)?;
+        self.query = Some(query.bind(value));
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum BindError {
+    #[error("a row must serialize as a tuple of scalars; {0} cannot be bound")]
+    Unsupported(&'static str),
+    #[error("the query was lost while binding")]
+    Lost,
+    #[error("{0}")]
+    Custom(String),
+}
+
+impl ser::Error for BindError {
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        BindError::Custom(msg.to_string())
+    }
+}
+
+impl From<BindError> for StoreError {
+    fn from(error: BindError) -> Self {
+        StoreError::Corrupt(format!("binding rows: {error}"))
+    }
+}
+
+/// Serializes one row: a tuple, each element one parameter.
+struct RowBinder<'a, 'q>(&'a mut Binder<'q>);
+
+impl<'q> ser::SerializeTuple for RowBinder<'_, 'q> {
+    type Ok = ();
+    type Error = BindError;
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), BindError> {
+        value.serialize(ValueBinder(self.0))
+    }
+    fn end(self) -> Result<(), BindError> {
+        Ok(())
+    }
+}
+
+/// Refuses, as `BindError::Unsupported`, what neither a row nor a value can be.
+macro_rules! unsupported {
+    ($($method:ident($($arg:ty),*) -> $out:ty;)*) => {
+        $(fn $method(self, $(_: $arg),*) -> Result<$out, BindError> {
+            Err(BindError::Unsupported(stringify!($method)))
+        })*
+    };
+}
+
+/// What rows and values serialize alike: a newtype as what it wraps; no enum variant, map,
+/// struct, unit, character or byte string.
+macro_rules! neither_row_nor_value {
+    () => {
+        fn serialize_newtype_struct<T: ?Sized + Serialize>(
+            self,
+            _: &'static str,
+            value: &T,
+        ) -> Result<(), BindError> {
+            value.serialize(self)
+        }
+        fn serialize_newtype_variant<T: ?Sized + Serialize>(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: &T,
+        ) -> Result<(), BindError> {
+            Err(BindError::Unsupported("a variant"))
+        }
+        unsupported! {
+            serialize_char(char) -> ();
+            serialize_bytes(&[u8]) -> ();
+            serialize_unit() -> ();
+            serialize_unit_struct(&'static str) -> ();
+            serialize_unit_variant(&'static str, u32, &'static str) -> ();
+            serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+            serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+            serialize_map(Option<usize>) -> Self::SerializeMap;
+            serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+            serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+        }
+    };
+}
+
+impl<'a, 'q> ser::Serializer for RowBinder<'a, 'q> {
+    type Ok = ();
+    type Error = BindError;
+    type SerializeSeq = Impossible<(), BindError>;
+    type SerializeTuple = Self;
+    type SerializeTupleStruct = Impossible<(), BindError>;
+    type SerializeTupleVariant = Impossible<(), BindError>;
+    type SerializeMap = Impossible<(), BindError>;
+    type SerializeStruct = Impossible<(), BindError>;
+    type SerializeStructVariant = Impossible<(), BindError>;
+
+    fn serialize_tuple(self, _: usize) -> Result<Self, BindError> {
+        Ok(self)
+    }
+    fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<(), BindError> {
+        Err(BindError::Unsupported("an optional row"))
+    }
+    neither_row_nor_value!();
+    unsupported! {
+        serialize_bool(bool) -> ();
+        serialize_i8(i8) -> ();
+        serialize_i16(i16) -> ();
+        serialize_i32(i32) -> ();
+        serialize_i64(i64) -> ();
+        serialize_u8(u8) -> ();
+        serialize_u16(u16) -> ();
+        serialize_u32(u32) -> ();
+        serialize_u64(u64) -> ();
+        serialize_f32(f32) -> ();
+        serialize_f64(f64) -> ();
+        serialize_str(&str) -> ();
+        serialize_none() -> ();
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+    }
+}
+
+/// Binds integers that fit in one as `i64`, the only integer both backends store.
+macro_rules! bind_as_i64 {
+    ($($method:ident($ty:ty);)*) => {
+        $(fn $method(self, v: $ty) -> Result<(), BindError> {
+            self.0.bind(i64::from(v))
+        })*
+    };
+}
+
+/// Serializes one value of a row as one bound parameter. Integers bind as `i64`, text as
+/// text, `None` as a null.
+struct ValueBinder<'a, 'q>(&'a mut Binder<'q>);
+
+impl<'a, 'q> ser::Serializer for ValueBinder<'a, 'q> {
+    type Ok = ();
+    type Error = BindError;
+    type SerializeSeq = Impossible<(), BindError>;
+    type SerializeTuple = Impossible<(), BindError>;
+    type SerializeTupleStruct = Impossible<(), BindError>;
+    type SerializeTupleVariant = Impossible<(), BindError>;
+    type SerializeMap = Impossible<(), BindError>;
+    type SerializeStruct = Impossible<(), BindError>;
+    type SerializeStructVariant = Impossible<(), BindError>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), BindError> {
+        self.0.bind(v)
+    }
+    bind_as_i64! {
+        serialize_i8(i8);
+        serialize_i16(i16);
+        serialize_i32(i32);
+        serialize_i64(i64);
+        serialize_u8(u8);
+        serialize_u16(u16);
+        serialize_u32(u32);
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), BindError> {
+        let v = i64::try_from(v).map_err(|_| BindError::Unsupported("a u64 past i64"))?;
+        self.0.bind(v)
+    }
+    fn serialize_f32(self, v: f32) -> Result<(), BindError> {
+        self.0.bind(f64::from(v))
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), BindError> {
+        self.0.bind(v)
+    }
+    fn serialize_str(self, v: &str) -> Result<(), BindError> {
+        self.0.bind(v.to_owned())
+    }
+    fn serialize_none(self) -> Result<(), BindError> {
+        // SQLite keeps no type with a null.
+        self.0.bind(None::<i64>)
+    }
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<(), BindError> {
+        value.serialize(self)
+    }
+    neither_row_nor_value!();
+    unsupported! {
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+
+    use super::rows_query;
+    use crate::{Ids, Placeholders, Store, StoreOptions, insert_rows_sql};
+
+    type Written = (i64, String, Option<f64>, Option<i64>);
+
+    /// Rows written as each backend takes them read back as given: integers to the last
+    /// one, text with quotes and non-ASCII, reals, nulls.
+    async fn rows_round_trip(url: &str) {
+        let store = Store::connect(url, &StoreOptions::default())
+            .await
+            .expect("open");
+        let mut conn = store.pool().acquire().await.expect("connection");
+        let placeholders = Placeholders::of(&conn);
+        sqlx::query(
+            "CREATE TEMPORARY TABLE written (a BIGINT, b TEXT, c DOUBLE PRECISION, d BIGINT)",
+        )
+        .execute(&mut *conn)
+        .await
+        .expect("table");
+        let rows: Vec<Written> = vec![
+            (
+                i64::MAX,
+                "it's \"quoted\", ✓ \\ done".into(),
+                Some(12.971_599),
+                None,
+            ),
+            (i64::MIN, String::new(), Some(-0.1), Some(7)),
+            (0, "[1, 2]".into(), None, Some(-1)),
+        ];
+        let columns = [
+            ("a", "BIGINT"),
+            ("b", "TEXT"),
+            ("c", "DOUBLE PRECISION"),
+            ("d", "BIGINT"),
+        ];
+        let sql = insert_rows_sql(
+            placeholders,
+            "written",
+            &columns,
+            Ids::Drawn,
+            "",
+            rows.len(),
+        );
+        rows_query(placeholders, sql, &rows)
+            .expect("bound")
+            .execute(&mut *conn)
+            .await
+            .expect("insert");
+        let read: Vec<Written> = sqlx::query("SELECT a, b, c, d FROM written ORDER BY a DESC")
+            .fetch_all(&mut *conn)
+            .await
+            .expect("read")
+            .iter()
+            .map(|row| {
+                (
+                    row.try_get("a").expect("a"),
+                    row.try_get("b").expect("b"),
+                    row.try_get("c").expect("c"),
+                    row.try_get("d").expect("d"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            read,
+            vec![rows[0].clone(), rows[2].clone(), rows[1].clone()]
+        );
+    }
+
+    #[tokio::test]
+    async fn sqlite_rows_are_bound_value_by_value() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        rows_round_trip(&format!("sqlite://{}", dir.path().join("oms.db").display())).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_rows_travel_as_one_json_text() {
+        let url = std::env::var("OMS_TEST_PG_URL").expect(
+            "OMS_TEST_PG_URL is not set: run the suite with ./scripts/test, which starts a \
+             throwaway PostgreSQL cluster",
+        );
+        rows_round_trip(&url).await;
+    }
+
+    /// A row that is not a tuple of scalars is refused, not half bound.
+    #[test]
+    fn a_row_of_the_wrong_shape_is_an_error() {
+        let nested = vec![(1_i64, vec![2_i64])];
+        let error = rows_query(Placeholders::Anonymous, "SELECT ?, ?".into(), &nested)
+            .err()
+            .expect("refused");
+        assert!(error.to_string().contains("cannot be bound"), "{error}");
+        let map = vec![std::collections::BTreeMap::from([("a", 1_i64)])];
+        assert!(rows_query(Placeholders::Anonymous, "SELECT ?".into(), &map).is_err());
+    }
+}
