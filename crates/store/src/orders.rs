@@ -182,8 +182,8 @@ impl serde::Serialize for OrderWrite<'_> {
     }
 }
 
-/// Inserts many orders in a few multi-row statements (one per 500 orders, one per 1,000
-/// lines), answering per order, in order, what [`insert`] would. An order whose key exists
+/// Inserts many orders in a few multi-row statements (see `crate::rows` for their size),
+/// answering per order, in order, what [`insert`] would. An order whose key exists
 /// — stored before, or earlier in `orders` — is not written and answers `Exists`.
 pub async fn insert_many(
     conn: &mut AnyConnection,

@@ -263,6 +263,7 @@ impl<'a, 'q> ser::Serializer for ValueBinder<'a, 'q> {
         self.0.bind(v)
     }
     fn serialize_str(self, v: &str) -> Result<(), BindError> {
+        // Owned, as before: a bound value must outlive the row serde lends it from.
         self.0.bind(v.to_owned())
     }
     fn serialize_none(self) -> Result<(), BindError> {
