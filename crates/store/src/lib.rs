@@ -937,6 +937,68 @@ mod checkpoint_tests {
                 .expect("round")
         );
     }
+
+    /// With the checkpoint task absent (as when it is starved of the CPU), the writer
+    /// bounds the log itself: a writing transaction that finds the log past
+    /// `LOG_BYTES_WRITER_RESTARTS` restarts it first, so its own commit starts the log
+    /// over and the file is cut back to `LOG_BYTES_KEPT`.
+    #[tokio::test]
+    async fn the_writer_restarts_a_log_the_task_let_grow() {
+        use super::{Backend, LOG_BYTES_KEPT, LOG_BYTES_WRITER_RESTARTS, pool_options};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("oms.db");
+        let url = format!("sqlite://{}", path.display());
+        let options = StoreOptions {
+            exclusive: false,
+            ..StoreOptions::default()
+        };
+        let mut store = Store::connect(&url, &options).await.expect("open");
+        // The writer an exclusive store runs — SQLite's own checkpoints off, the log
+        // watched — without the task that normally copies the log back.
+        store.write_pool = pool_options(Backend::Sqlite, 1, &options, true)
+            .connect(&super::sqlite_url(&url).0)
+            .await
+            .expect("writer");
+        let log = std::path::PathBuf::from(format!("{}-wal", path.display()));
+        store.log_file = Some(std::sync::Arc::new(log.clone()));
+        sqlx::query("CREATE TABLE scratch (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+            .execute(store.pool())
+            .await
+            .expect("scratch table");
+        let write = |from: i64, rows: i64| {
+            let store = store.clone();
+            async move {
+                let mut tx = store.begin_write().await.expect("begin");
+                for id in from..from + rows {
+                    sqlx::query("INSERT INTO scratch (id, body) VALUES (?, ?)")
+                        .bind(id)
+                        .bind("x".repeat(4_000))
+                        .execute(tx.conn())
+                        .await
+                        .expect("insert");
+                }
+                tx.commit().await.expect("commit");
+            }
+        };
+        let log_bytes = || std::fs::metadata(&log).expect("log file").len();
+        // Rows of 4,000 bytes, a log frame (page) each: past the writer's bound.
+        let frames = i64::try_from(LOG_BYTES_WRITER_RESTARTS / 4096).expect("frames") + 512;
+        write(0, frames).await;
+        assert!(log_bytes() > LOG_BYTES_WRITER_RESTARTS, "the log grew");
+        // Nobody copied the log back: without the writer's restart this write would
+        // append to the long log.
+        write(1_000_000, 1).await;
+        assert!(
+            log_bytes() <= LOG_BYTES_KEPT as u64,
+            "the writer restarted the log before writing: {} bytes",
+            log_bytes()
+        );
+        let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM scratch")
+            .fetch_one(store.pool())
+            .await
+            .expect("count");
+        assert_eq!(rows, frames + 1, "every row kept");
+    }
 }
 
 #[cfg(test)]
