@@ -875,6 +875,45 @@ fn insert_rows_sql(
 /// parameters for the widest table.
 pub const UPSERT_ROWS_MAX: usize = 1000;
 
+/// What the store's own tests share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::{Store, StoreOptions};
+
+    /// A fresh, empty database on the suite's PostgreSQL cluster (`OMS_TEST_PG_URL`), so a
+    /// test that migrates and writes leaves the cluster's own database alone.
+    pub(crate) async fn fresh_postgres() -> String {
+        let admin_url = std::env::var("OMS_TEST_PG_URL").expect(
+            "OMS_TEST_PG_URL is not set: run the suite with ./scripts/test, which starts a \
+             throwaway PostgreSQL cluster",
+        );
+        let name = format!(
+            "oms_store_test_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_nanos()
+        );
+        let options = StoreOptions {
+            max_connections: 1,
+            ..StoreOptions::default()
+        };
+        let admin = Store::connect(&admin_url, &options)
+            .await
+            .expect("connect to the test cluster");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(admin.pool())
+            .await
+            .expect("create test database");
+        admin.close().await;
+        let (base, _) = admin_url
+            .rsplit_once('/')
+            .expect("URL ends in a database name");
+        format!("{base}/{name}")
+    }
+}
+
 #[cfg(test)]
 mod checkpoint_tests {
     use super::{LOG_FRAMES_RESTART, Store, StoreOptions, checkpoint};

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{AnyConnection, AnyExecutor, AssertSqlSafe, Row};
 
-use crate::rows::{rows_per_statement, rows_query};
+use crate::rows::{execute_chunks, fetch_chunks, rows_per_statement, rows_query};
 use crate::{
     ClientId, IN_LIST_MAX, Ids, Placeholders, StoreError, StoreResult, fetch_json_rows, in_list,
     insert_rows_sql, json_rows_sql, like_contains, numbered_first, update_rows_sql,
@@ -438,33 +438,36 @@ pub async fn insert_new_orders(
     let placeholders = Placeholders::of(conn);
     let mut columns = vec![("id", "BIGINT")];
     columns.extend(ORDER_COLUMNS);
-    for chunk in orders.chunks(rows_per_statement(placeholders)) {
-        let sql = insert_rows_sql(
-            placeholders,
-            "orders",
-            &columns,
-            Ids::Given,
-            "",
-            chunk.len(),
-        );
-        let rows: Vec<OrderWrite> = chunk
-            .iter()
-            .map(|order| OrderWrite {
-                id: Some(order.id),
-                client,
-                record: order.record,
-                status: order.status,
-                body_hash: order.body_hash,
-                attempts: order.attempts,
-                created_at: order.created_at,
-                updated_at: order.updated_at,
-                allocation_trace: order.allocation_trace,
-            })
-            .collect();
-        rows_query(placeholders, sql, &rows)?
-            .execute(&mut *conn)
-            .await?;
-    }
+    execute_chunks(
+        &mut *conn,
+        orders.chunks(rows_per_statement(placeholders)),
+        |chunk| {
+            let sql = insert_rows_sql(
+                placeholders,
+                "orders",
+                &columns,
+                Ids::Given,
+                "",
+                chunk.len(),
+            );
+            let rows: Vec<OrderWrite> = chunk
+                .iter()
+                .map(|order| OrderWrite {
+                    id: Some(order.id),
+                    client,
+                    record: order.record,
+                    status: order.status,
+                    body_hash: order.body_hash,
+                    attempts: order.attempts,
+                    created_at: order.created_at,
+                    updated_at: order.updated_at,
+                    allocation_trace: order.allocation_trace,
+                })
+                .collect();
+            rows_query(placeholders, sql, &rows)
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -503,36 +506,39 @@ pub async fn insert_lines(
     lines: &[NewLineRow<'_>],
 ) -> StoreResult<()> {
     let placeholders = Placeholders::of(conn);
-    for chunk in lines.chunks(rows_per_statement(placeholders)) {
-        let sql = insert_rows_sql(
-            placeholders,
-            "order_lines",
-            &LINE_COLUMNS,
-            Ids::Given,
-            "",
-            chunk.len(),
-        );
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|row| {
-                (
-                    row.id,
-                    client.0,
-                    row.order_id,
-                    row.line_id,
-                    row.sku_id,
-                    row.ordered,
-                    row.price_minor,
-                    row.allocated,
-                    0,
-                    row.cancelled,
-                )
-            })
-            .collect();
-        rows_query(placeholders, sql, &rows)?
-            .execute(&mut *conn)
-            .await?;
-    }
+    execute_chunks(
+        &mut *conn,
+        lines.chunks(rows_per_statement(placeholders)),
+        |chunk| {
+            let sql = insert_rows_sql(
+                placeholders,
+                "order_lines",
+                &LINE_COLUMNS,
+                Ids::Given,
+                "",
+                chunk.len(),
+            );
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|row| {
+                    (
+                        row.id,
+                        client.0,
+                        row.order_id,
+                        row.line_id,
+                        row.sku_id,
+                        row.ordered,
+                        row.price_minor,
+                        row.allocated,
+                        0,
+                        row.cancelled,
+                    )
+                })
+                .collect();
+            rows_query(placeholders, sql, &rows)
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -1269,34 +1275,39 @@ pub async fn insert_shipments(
 ) -> StoreResult<HashMap<(i64, i64), i64>> {
     let placeholders = Placeholders::of(conn);
     let mut ids = HashMap::with_capacity(pairs.len());
-    for chunk in pairs.chunks(rows_per_statement(placeholders)) {
-        let sql = insert_rows_sql(
-            placeholders,
-            "shipments",
-            &[
-                ("client_id", "BIGINT"),
-                ("order_id", "BIGINT"),
-                ("warehouse_id", "BIGINT"),
-                ("status", "TEXT"),
-                ("created_at", "BIGINT"),
-                ("updated_at", "BIGINT"),
-            ],
-            Ids::Drawn,
-            // The returned rows name their pair, so their order does not matter.
-            "RETURNING id, order_id, warehouse_id",
-            chunk.len(),
-        );
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|(order, warehouse)| (client.0, order, warehouse, "RELEASED", at, at))
-            .collect();
-        let query = rows_query(placeholders, sql, &rows)?;
-        for row in query.fetch_all(&mut *conn).await? {
-            ids.insert(
-                (row.try_get("order_id")?, row.try_get("warehouse_id")?),
-                row.try_get("id")?,
+    let returned = fetch_chunks(
+        &mut *conn,
+        pairs.chunks(rows_per_statement(placeholders)),
+        |chunk| {
+            let sql = insert_rows_sql(
+                placeholders,
+                "shipments",
+                &[
+                    ("client_id", "BIGINT"),
+                    ("order_id", "BIGINT"),
+                    ("warehouse_id", "BIGINT"),
+                    ("status", "TEXT"),
+                    ("created_at", "BIGINT"),
+                    ("updated_at", "BIGINT"),
+                ],
+                Ids::Drawn,
+                // The returned rows name their pair, so their order does not matter.
+                "RETURNING id, order_id, warehouse_id",
+                chunk.len(),
             );
-        }
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|(order, warehouse)| (client.0, order, warehouse, "RELEASED", at, at))
+                .collect();
+            rows_query(placeholders, sql, &rows)
+        },
+    )
+    .await?;
+    for row in returned {
+        ids.insert(
+            (row.try_get("order_id")?, row.try_get("warehouse_id")?),
+            row.try_get("id")?,
+        );
     }
     Ok(ids)
 }
@@ -1327,33 +1338,36 @@ pub async fn insert_allocation_rows(
     rows: &[NewAllocation],
 ) -> StoreResult<()> {
     let placeholders = Placeholders::of(conn);
-    for chunk in rows.chunks(rows_per_statement(placeholders)) {
-        let sql = insert_rows_sql(
-            placeholders,
-            "allocations",
-            &[
-                ("client_id", "BIGINT"),
-                ("shipment_id", "BIGINT"),
-                ("order_line_id", "BIGINT"),
-                ("warehouse_id", "BIGINT"),
-                ("sku_id", "BIGINT"),
-                ("bucket", "TEXT"),
-                ("qty", "BIGINT"),
-            ],
-            Ids::Drawn,
-            "",
-            chunk.len(),
-        );
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|(shipment, line, warehouse, sku, bucket, qty)| {
-                (client.0, shipment, line, warehouse, sku, bucket, qty)
-            })
-            .collect();
-        rows_query(placeholders, sql, &rows)?
-            .execute(&mut *conn)
-            .await?;
-    }
+    execute_chunks(
+        &mut *conn,
+        rows.chunks(rows_per_statement(placeholders)),
+        |chunk| {
+            let sql = insert_rows_sql(
+                placeholders,
+                "allocations",
+                &[
+                    ("client_id", "BIGINT"),
+                    ("shipment_id", "BIGINT"),
+                    ("order_line_id", "BIGINT"),
+                    ("warehouse_id", "BIGINT"),
+                    ("sku_id", "BIGINT"),
+                    ("bucket", "TEXT"),
+                    ("qty", "BIGINT"),
+                ],
+                Ids::Drawn,
+                "",
+                chunk.len(),
+            );
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|(shipment, line, warehouse, sku, bucket, qty)| {
+                    (client.0, shipment, line, warehouse, sku, bucket, qty)
+                })
+                .collect();
+            rows_query(placeholders, sql, &rows)
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -1378,7 +1392,8 @@ async fn add_to_lines(
         other => return Err(StoreError::Corrupt(format!("no line count {other}"))),
     };
     let placeholders = Placeholders::of(conn);
-    for chunk in lines.chunks(rows_per_statement(placeholders)) {
+    let chunks = lines.chunks(rows_per_statement(placeholders));
+    let done = execute_chunks(&mut *conn, chunks.clone(), |chunk| {
         let sql = update_rows_sql(
             placeholders,
             "order_lines",
@@ -1388,14 +1403,17 @@ async fn add_to_lines(
              + order_lines.cancelled + v.column2 <= order_lines.ordered",
             chunk.len(),
         );
-        let query = rows_query(placeholders, sql, chunk)?;
-        let done = query.execute(&mut *conn).await?;
-        if done.rows_affected() != chunk.len() as u64 {
-            return Err(StoreError::Insufficient {
-                bucket: "an order line's open quantity".to_owned(),
-                requested: chunk.iter().map(|(_, q)| q).sum(),
-            });
-        }
+        rows_query(placeholders, sql, chunk)
+    })
+    .await?;
+    if let Some((chunk, _)) = chunks
+        .zip(done)
+        .find(|(chunk, done)| *done != chunk.len() as u64)
+    {
+        return Err(StoreError::Insufficient {
+            bucket: "an order line's open quantity".to_owned(),
+            requested: chunk.iter().map(|(_, q)| q).sum(),
+        });
     }
     Ok(())
 }
@@ -1407,24 +1425,27 @@ pub async fn record_attempts(
     at: i64,
 ) -> StoreResult<()> {
     let placeholders = Placeholders::of(conn);
-    for chunk in attempts.chunks(rows_per_statement(placeholders)) {
-        let sql = update_rows_sql(
-            placeholders,
-            "orders",
-            "status = v.column2, allocation_trace = v.column3, attempts = orders.attempts + 1, \
+    execute_chunks(
+        &mut *conn,
+        attempts.chunks(rows_per_statement(placeholders)),
+        |chunk| {
+            let sql = update_rows_sql(
+                placeholders,
+                "orders",
+                "status = v.column2, allocation_trace = v.column3, attempts = orders.attempts + 1, \
              updated_at = v.column4",
-            &["BIGINT", "TEXT", "TEXT", "BIGINT"],
-            "orders.id = v.column1",
-            chunk.len(),
-        );
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|(order, status, trace)| (order, status, trace, at))
-            .collect();
-        rows_query(placeholders, sql, &rows)?
-            .execute(&mut *conn)
-            .await?;
-    }
+                &["BIGINT", "TEXT", "TEXT", "BIGINT"],
+                "orders.id = v.column1",
+                chunk.len(),
+            );
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|(order, status, trace)| (order, status, trace, at))
+                .collect();
+            rows_query(placeholders, sql, &rows)
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -1475,10 +1496,8 @@ async fn emit(
             .await?;
     }
     let placeholders = Placeholders::of(conn);
-    let mut ids = Vec::with_capacity(events.len());
-    for chunk in events.chunks(rows_per_statement(placeholders)) {
-        // Ids are drawn row by row in the order the rows are given; the order the database
-        // returns them in is not promised, so they are sorted back into it.
+    let chunks = events.chunks(rows_per_statement(placeholders));
+    let statement = |chunk: &[(&str, Option<i64>, String)]| {
         let sql = insert_rows_sql(
             placeholders,
             "outbox",
@@ -1497,25 +1516,25 @@ async fn emit(
             .iter()
             .map(|(event_type, order, data)| (client.0, event_type, order, data, at))
             .collect();
-        let query = rows_query(placeholders, sql, &rows)?;
-        if !with_ids {
-            query.execute(&mut *conn).await?;
-            continue;
-        }
-        let mut drawn = query
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|row| row.try_get("id"))
-            .collect::<Result<Vec<i64>, _>>()?;
-        if drawn.len() != chunk.len() {
-            return Err(StoreError::Corrupt(
-                "the outbox answered too few ids".into(),
-            ));
-        }
-        drawn.sort_unstable();
-        ids.extend(drawn);
+        rows_query(placeholders, sql, &rows)
+    };
+    if !with_ids {
+        execute_chunks(&mut *conn, chunks, statement).await?;
+        return Ok(Vec::new());
     }
+    // Ids are drawn row by row in the order the rows are given, chunk after chunk; the
+    // order the database returns them in is not promised, so they are sorted back into it.
+    let mut ids = fetch_chunks(&mut *conn, chunks, statement)
+        .await?
+        .iter()
+        .map(|row| row.try_get("id"))
+        .collect::<Result<Vec<i64>, _>>()?;
+    if ids.len() != events.len() {
+        return Err(StoreError::Corrupt(
+            "the outbox answered too few ids".into(),
+        ));
+    }
+    ids.sort_unstable();
     Ok(ids)
 }
 

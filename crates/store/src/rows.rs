@@ -14,7 +14,8 @@
 
 use serde::Serialize;
 use serde::ser::{self, Impossible};
-use sqlx::any::AnyArguments;
+use sqlx::AnyConnection;
+use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe};
 
@@ -81,6 +82,47 @@ pub(crate) fn rows_query<'q, T: Serialize>(
             Ok(sqlx::query(AssertSqlSafe(sql)).bind(text))
         }
     }
+}
+
+/// Runs one statement per chunk of a bulk write, in order, building each next one — its
+/// rows serialized and bound — while the one before it runs: the database works on one
+/// thread (SQLite's connection thread, or the server) while this one prepares the next.
+/// `build` writes a chunk's statement; answers the rows each statement affected, in order.
+pub(crate) async fn execute_chunks<C>(
+    conn: &mut AnyConnection,
+    chunks: impl Iterator<Item = C>,
+    build: impl FnMut(C) -> StoreResult<Query<'static, Any, AnyArguments>>,
+) -> StoreResult<Vec<u64>> {
+    let mut queries = chunks.map(build);
+    let mut affected = Vec::new();
+    let mut next = queries.next();
+    while let Some(query) = next {
+        // `biased`: the statement is sent on its first poll, before the next is built.
+        let (done, following) =
+            tokio::join!(biased; query?.execute(&mut *conn), async { queries.next() });
+        affected.push(done?.rows_affected());
+        next = following;
+    }
+    Ok(affected)
+}
+
+/// [`execute_chunks`] for statements that answer rows (`RETURNING`): every chunk's rows,
+/// in order.
+pub(crate) async fn fetch_chunks<C>(
+    conn: &mut AnyConnection,
+    chunks: impl Iterator<Item = C>,
+    build: impl FnMut(C) -> StoreResult<Query<'static, Any, AnyArguments>>,
+) -> StoreResult<Vec<AnyRow>> {
+    let mut queries = chunks.map(build);
+    let mut rows = Vec::new();
+    let mut next = queries.next();
+    while let Some(query) = next {
+        let (done, following) =
+            tokio::join!(biased; query?.fetch_all(&mut *conn), async { queries.next() });
+        rows.extend(done?);
+        next = following;
+    }
+    Ok(rows)
 }
 
 /// A query whose parameters are bound value by value as rows serialize.
@@ -284,7 +326,7 @@ impl<'a, 'q> ser::Serializer for ValueBinder<'a, 'q> {
 mod tests {
     use sqlx::Row;
 
-    use super::rows_query;
+    use super::{execute_chunks, fetch_chunks, rows_query};
     use crate::{Ids, Placeholders, Store, StoreOptions, insert_rows_sql};
 
     type Written = (i64, String, Option<f64>, Option<i64>);
@@ -352,10 +394,92 @@ mod tests {
         );
     }
 
+    /// Chunks run in order, each built while the one before runs; each answers its count,
+    /// and a chunk that cannot be built stops the write with an error.
+    async fn chunks_run_in_order(url: &str) {
+        let store = Store::connect(url, &StoreOptions::default())
+            .await
+            .expect("open");
+        let mut conn = store.pool().acquire().await.expect("connection");
+        let placeholders = Placeholders::of(&conn);
+        sqlx::query("CREATE TEMPORARY TABLE chunked (n BIGINT, label TEXT)")
+            .execute(&mut *conn)
+            .await
+            .expect("table");
+        let statement = |chunk: &[(i64, String)]| {
+            let sql = insert_rows_sql(
+                placeholders,
+                "chunked",
+                &[("n", "BIGINT"), ("label", "TEXT")],
+                Ids::Drawn,
+                "",
+                chunk.len(),
+            );
+            rows_query(placeholders, sql, chunk)
+        };
+        let rows: Vec<(i64, String)> = (0..7).map(|n| (n, format!("row {n}"))).collect();
+        let affected = execute_chunks(&mut conn, rows.chunks(3), statement)
+            .await
+            .expect("written");
+        assert_eq!(affected, vec![3, 3, 1]);
+        let returned = fetch_chunks(&mut conn, rows.chunks(2), |chunk| {
+            let sql = format!(
+                "SELECT column1 AS n FROM ({}) AS v",
+                super::rows_source(placeholders, &["BIGINT", "TEXT"], chunk.len())
+            );
+            rows_query(placeholders, sql, chunk)
+        })
+        .await
+        .expect("read");
+        let mut read: Vec<i64> = returned
+            .iter()
+            .map(|r| r.try_get("n").expect("n"))
+            .collect();
+        read.sort_unstable();
+        assert_eq!(read, (0..7).collect::<Vec<_>>());
+        let error =
+            execute_chunks(
+                &mut conn,
+                rows.chunks(3).map(Some).chain([None]),
+                |chunk| match chunk {
+                    Some(chunk) => statement(chunk),
+                    None => Err(crate::StoreError::Corrupt(
+                        "this chunk cannot be built".into(),
+                    )),
+                },
+            )
+            .await
+            .expect_err("a chunk that cannot be built");
+        assert!(error.to_string().contains("cannot be built"), "{error}");
+        let (written,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM chunked")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("count");
+        assert_eq!(
+            written, 14,
+            "the chunks before the bad one ran, in one connection"
+        );
+    }
+
     #[tokio::test]
     async fn sqlite_rows_are_bound_value_by_value() {
         let dir = tempfile::tempdir().expect("temp dir");
         rows_round_trip(&format!("sqlite://{}", dir.path().join("oms.db").display())).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_chunks_run_in_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        chunks_run_in_order(&format!("sqlite://{}", dir.path().join("oms.db").display())).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_chunks_run_in_order() {
+        let url = std::env::var("OMS_TEST_PG_URL").expect(
+            "OMS_TEST_PG_URL is not set: run the suite with ./scripts/test, which starts a \
+             throwaway PostgreSQL cluster",
+        );
+        chunks_run_in_order(&url).await;
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@ use sqlx::{AnyConnection, AnyExecutor, Row};
 
 use std::collections::BTreeMap;
 
-use crate::rows::{rows_per_statement, rows_query, rows_source};
+use crate::rows::{execute_chunks, rows_per_statement, rows_query, rows_source};
 use crate::{
     ClientId, Ids, Placeholders, StoreError, StoreResult, fetch_json_rows, insert_rows_sql,
     json_rows_sql, update_rows_sql,
@@ -122,7 +122,8 @@ pub async fn apply_many(
     }
     let placeholders = Placeholders::of(conn);
     let takes: Vec<_> = takes.into_iter().collect();
-    for chunk in takes.chunks(rows_per_statement(placeholders)) {
+    let chunks = takes.chunks(rows_per_statement(placeholders));
+    let taken = execute_chunks(&mut *conn, chunks.clone(), |chunk| {
         let sql = update_rows_sql(
             placeholders,
             "stock",
@@ -132,45 +133,42 @@ pub async fn apply_many(
              AND stock.sku_id = v.column3 AND stock.bucket = v.column4 AND stock.qty >= v.column5",
             chunk.len(),
         );
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|((key, bucket), qty)| (key.client.0, key.warehouse, key.sku, bucket, qty))
-            .collect();
-        let taken = rows_query(placeholders, sql, &rows)?
-            .execute(&mut *conn)
-            .await?;
-        if taken.rows_affected() != chunk.len() as u64 {
-            return Err(StoreError::Insufficient {
-                bucket: "a stock bucket".to_owned(),
-                requested: chunk.iter().map(|(_, q)| q).sum(),
-            });
-        }
+        rows_query(placeholders, sql, &bucket_rows(chunk))
+    })
+    .await?;
+    if let Some((chunk, _)) = chunks
+        .zip(taken)
+        .find(|(chunk, taken)| *taken != chunk.len() as u64)
+    {
+        return Err(StoreError::Insufficient {
+            bucket: "a stock bucket".to_owned(),
+            requested: chunk.iter().map(|(_, q)| q).sum(),
+        });
     }
     let gives: Vec<_> = gives.into_iter().collect();
-    for chunk in gives.chunks(rows_per_statement(placeholders)) {
-        let sql = insert_rows_sql(
-            placeholders,
-            "stock",
-            &[
-                ("client_id", "BIGINT"),
-                ("warehouse_id", "BIGINT"),
-                ("sku_id", "BIGINT"),
-                ("bucket", "TEXT"),
-                ("qty", "BIGINT"),
-            ],
-            Ids::Drawn,
-            "ON CONFLICT (client_id, warehouse_id, sku_id, bucket) \
-             DO UPDATE SET qty = stock.qty + excluded.qty",
-            chunk.len(),
-        );
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|((key, bucket), qty)| (key.client.0, key.warehouse, key.sku, bucket, qty))
-            .collect();
-        rows_query(placeholders, sql, &rows)?
-            .execute(&mut *conn)
-            .await?;
-    }
+    execute_chunks(
+        &mut *conn,
+        gives.chunks(rows_per_statement(placeholders)),
+        |chunk| {
+            let sql = insert_rows_sql(
+                placeholders,
+                "stock",
+                &[
+                    ("client_id", "BIGINT"),
+                    ("warehouse_id", "BIGINT"),
+                    ("sku_id", "BIGINT"),
+                    ("bucket", "TEXT"),
+                    ("qty", "BIGINT"),
+                ],
+                Ids::Drawn,
+                "ON CONFLICT (client_id, warehouse_id, sku_id, bucket) \
+                 DO UPDATE SET qty = stock.qty + excluded.qty",
+                chunk.len(),
+            );
+            rows_query(placeholders, sql, &bucket_rows(chunk))
+        },
+    )
+    .await?;
     const LEDGER: [(&str, &str); 10] = [
         ("client_id", "BIGINT"),
         ("warehouse_id", "BIGINT"),
@@ -183,30 +181,41 @@ pub async fn apply_many(
         ("actor", "TEXT"),
         ("at", "BIGINT"),
     ];
-    for chunk in movements.chunks(rows_per_statement(placeholders)) {
-        let sql = insert_rows_sql(placeholders, "ledger", &LEDGER, Ids::Drawn, "", chunk.len());
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|(key, movement, reference)| {
-                (
-                    key.client.0,
-                    key.warehouse,
-                    key.sku,
-                    movement.from().to_string(),
-                    movement.to().to_string(),
-                    movement.qty(),
-                    movement.kind().as_str(),
-                    reference,
-                    actor,
-                    at,
-                )
-            })
-            .collect();
-        rows_query(placeholders, sql, &rows)?
-            .execute(&mut *conn)
-            .await?;
-    }
+    execute_chunks(
+        &mut *conn,
+        movements.chunks(rows_per_statement(placeholders)),
+        |chunk| {
+            let sql = insert_rows_sql(placeholders, "ledger", &LEDGER, Ids::Drawn, "", chunk.len());
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|(key, movement, reference)| {
+                    (
+                        key.client.0,
+                        key.warehouse,
+                        key.sku,
+                        movement.from().to_string(),
+                        movement.to().to_string(),
+                        movement.qty(),
+                        movement.kind().as_str(),
+                        reference,
+                        actor,
+                        at,
+                    )
+                })
+                .collect();
+            rows_query(placeholders, sql, &rows)
+        },
+    )
+    .await?;
     Ok(())
+}
+
+/// A stock statement's rows, one per (key, bucket): `(client, warehouse, sku, bucket, qty)`.
+fn bucket_rows(chunk: &[((StockKey, String), i64)]) -> Vec<(i64, i64, i64, &str, i64)> {
+    chunk
+        .iter()
+        .map(|((key, bucket), qty)| (key.client.0, key.warehouse, key.sku, bucket.as_str(), *qty))
+        .collect()
 }
 
 /// Holds `key` for the rest of the transaction against every other writer that locks it
@@ -588,4 +597,145 @@ pub async fn foreign_client_rows(conn: &mut AnyConnection) -> StoreResult<Vec<St
         }
     }
     Ok(breaches)
+}
+
+#[cfg(test)]
+mod tests {
+    use oms_domain::inventory::Movement;
+    use sqlx::Row;
+
+    use super::{StockKey, apply_many};
+    use crate::{ClientId, Store, StoreError, StoreOptions};
+
+    /// Keys: more than one statement's chunk on either backend.
+    const KEYS: i64 = 6_500;
+
+    /// A short source in a later chunk of the decrements refuses the whole write, however
+    /// many chunks ran before it, and the transaction leaves no unit moved.
+    async fn a_short_key_in_a_later_chunk_is_refused(url: &str) {
+        let store = Store::connect(url, &StoreOptions::default())
+            .await
+            .expect("open");
+        store.migrate().await.expect("migrate");
+        let tag = format!(
+            "CHUNKS-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_nanos()
+        );
+        let mut tx = store.begin_write().await.expect("begin");
+        let conn = tx.conn();
+        let id = async |conn: &mut crate::Conn, sql: String| -> i64 {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_one(conn)
+                .await
+                .expect("insert")
+                .try_get("id")
+                .expect("id")
+        };
+        let client = id(
+            &mut *conn,
+            format!(
+                "INSERT INTO clients (code, name, settings, created_at, updated_at) \
+                 VALUES ('{tag}', 'Chunks', '{{}}', 0, 0) RETURNING id"
+            ),
+        )
+        .await;
+        let warehouse = id(
+            &mut *conn,
+            format!(
+                "INSERT INTO warehouses (code, name, kind, pincode, priority, created_at, \
+                 updated_at) VALUES ('{tag}', 'W', 'WAREHOUSE', '560001', 1, 0, 0) RETURNING id"
+            ),
+        )
+        .await;
+        for sql in [
+            format!(
+                "INSERT INTO client_warehouses (client_id, warehouse_id, created_at) \
+                 VALUES ({client}, {warehouse}, 0)"
+            ),
+            format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {KEYS}) \
+                 INSERT INTO skus (client_id, code, name, mrp_minor, attributes, created_at, \
+                 updated_at) SELECT {client}, 'S' || CAST(i AS TEXT), 'S', 100, '{{}}', 0, 0 FROM n"
+            ),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *conn)
+                .await
+                .expect("setup");
+        }
+        let skus: Vec<i64> = sqlx::query("SELECT id FROM skus WHERE client_id = $1 ORDER BY id")
+            .bind(client)
+            .fetch_all(&mut *conn)
+            .await
+            .expect("skus")
+            .iter()
+            .map(|row| row.try_get("id").expect("id"))
+            .collect();
+        let keys: Vec<StockKey> = skus
+            .iter()
+            .map(|sku| StockKey {
+                client: ClientId(client),
+                warehouse,
+                sku: *sku,
+            })
+            .collect();
+        let received: Vec<_> = keys
+            .iter()
+            .map(|key| (*key, Movement::grn(1).expect("grn"), "GRN".to_owned()))
+            .collect();
+        apply_many(&mut *conn, &received, "test", 1)
+            .await
+            .expect("received");
+        tx.commit().await.expect("commit");
+
+        // One unit passes QC at every key but the last, which asks for two.
+        let passed: Vec<_> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let qty = if i + 1 == keys.len() { 2 } else { 1 };
+                (*key, Movement::qc_pass(qty).expect("qc"), "QC".to_owned())
+            })
+            .collect();
+        let mut tx = store.begin_write().await.expect("begin");
+        let refused = apply_many(tx.conn(), &passed, "test", 2).await;
+        assert!(
+            matches!(refused, Err(StoreError::Insufficient { .. })),
+            "{refused:?}"
+        );
+        drop(tx);
+        let (pending, available, ledger): (i64, i64, i64) = sqlx::query_as(
+            "SELECT \
+             (SELECT CAST(COALESCE(SUM(qty), 0) AS BIGINT) FROM stock WHERE client_id = $1 AND bucket = 'QC_PENDING'), \
+             (SELECT CAST(COALESCE(SUM(qty), 0) AS BIGINT) FROM stock WHERE client_id = $1 AND bucket <> 'QC_PENDING'), \
+             (SELECT COUNT(*) FROM ledger WHERE client_id = $1)",
+        )
+        .bind(client)
+        .fetch_one(store.pool())
+        .await
+        .expect("totals");
+        assert_eq!(
+            (pending, available, ledger),
+            (KEYS, 0, KEYS),
+            "nothing moved"
+        );
+    }
+
+    #[tokio::test]
+    async fn sqlite_refuses_a_short_key_in_a_later_chunk() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        a_short_key_in_a_later_chunk_is_refused(&format!(
+            "sqlite://{}",
+            dir.path().join("oms.db").display()
+        ))
+        .await;
+    }
+
+    #[tokio::test]
+    async fn postgres_refuses_a_short_key_in_a_later_chunk() {
+        a_short_key_in_a_later_chunk_is_refused(&crate::test_support::fresh_postgres().await).await;
+    }
 }
