@@ -58,9 +58,10 @@ pub async fn upsert_many(
     partners: &[(String, Partner)],
     at: i64,
 ) -> StoreResult<()> {
-    for chunk in partners.chunks(UPSERT_ROWS_MAX) {
+    let placeholders = Placeholders::of(conn);
+    crate::rows::execute_chunks(&mut *conn, partners.chunks(UPSERT_ROWS_MAX), |chunk| {
         let sql = upsert_sql(
-            Placeholders::of(conn),
+            placeholders,
             "partners",
             WRITTEN,
             &["client_id", "kind", "code"],
@@ -81,8 +82,9 @@ pub async fn upsert_many(
                 .bind(at)
                 .bind(at);
         }
-        query.execute(&mut *conn).await?;
-    }
+        Ok(query)
+    })
+    .await?;
     Ok(())
 }
 

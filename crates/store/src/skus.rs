@@ -64,9 +64,10 @@ pub async fn upsert_many(
     skus: &[(String, Sku)],
     at: i64,
 ) -> StoreResult<()> {
-    for chunk in skus.chunks(UPSERT_ROWS_MAX) {
+    let placeholders = Placeholders::of(conn);
+    crate::rows::execute_chunks(&mut *conn, skus.chunks(UPSERT_ROWS_MAX), |chunk| {
         let sql = upsert_sql(
-            Placeholders::of(conn),
+            placeholders,
             "skus",
             &COLUMNS,
             &["client_id", "code"],
@@ -89,8 +90,9 @@ pub async fn upsert_many(
                 .bind(at)
                 .bind(at);
         }
-        query.execute(&mut *conn).await?;
-    }
+        Ok(query)
+    })
+    .await?;
     Ok(())
 }
 
