@@ -918,6 +918,28 @@ pub(crate) mod test_support {
 mod checkpoint_tests {
     use super::{LOG_FRAMES_RESTART, Store, StoreOptions, checkpoint};
 
+    async fn scratch_table(store: &Store) {
+        sqlx::query("CREATE TABLE scratch (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+            .execute(store.pool())
+            .await
+            .expect("scratch table");
+    }
+
+    /// Writes scratch rows `from..from + rows` in one transaction: rows of 4,000 bytes, a
+    /// log frame (page) each.
+    async fn write_scratch(store: &Store, from: i64, rows: i64) {
+        let mut tx = store.begin_write().await.expect("begin");
+        for id in from..from + rows {
+            sqlx::query("INSERT INTO scratch (id, body) VALUES (?, ?)")
+                .bind(id)
+                .bind("x".repeat(4_000))
+                .execute(tx.conn())
+                .await
+                .expect("insert");
+        }
+        tx.commit().await.expect("commit");
+    }
+
     /// A restarted log is not restarted again until a write has started it over.
     #[tokio::test]
     async fn an_idle_log_is_restarted_once() {
@@ -929,26 +951,8 @@ mod checkpoint_tests {
             ..StoreOptions::default()
         };
         let store = Store::connect(&url, &options).await.expect("open");
-        sqlx::query("CREATE TABLE scratch (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
-            .execute(store.pool())
-            .await
-            .expect("scratch table");
-        // Rows of 4,000 bytes: a log frame (page) each.
-        let write = |from: i64, rows: i64| {
-            let store = store.clone();
-            async move {
-                let mut tx = store.begin_write().await.expect("begin");
-                for id in from..from + rows {
-                    sqlx::query("INSERT INTO scratch (id, body) VALUES (?, ?)")
-                        .bind(id)
-                        .bind("x".repeat(4_000))
-                        .execute(tx.conn())
-                        .await
-                        .expect("insert");
-                }
-                tx.commit().await.expect("commit");
-            }
-        };
+        scratch_table(&store).await;
+        let write = |from: i64, rows: i64| write_scratch(&store, from, rows);
         let gate = tokio::sync::Mutex::new(());
         let mut restarted_at = None;
         write(0, 2 * LOG_FRAMES_RESTART).await;
@@ -1000,27 +1004,10 @@ mod checkpoint_tests {
             .expect("writer");
         let log = std::path::PathBuf::from(format!("{}-wal", path.display()));
         store.log_file = Some(std::sync::Arc::new(log.clone()));
-        sqlx::query("CREATE TABLE scratch (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
-            .execute(store.pool())
-            .await
-            .expect("scratch table");
-        let write = |from: i64, rows: i64| {
-            let store = store.clone();
-            async move {
-                let mut tx = store.begin_write().await.expect("begin");
-                for id in from..from + rows {
-                    sqlx::query("INSERT INTO scratch (id, body) VALUES (?, ?)")
-                        .bind(id)
-                        .bind("x".repeat(4_000))
-                        .execute(tx.conn())
-                        .await
-                        .expect("insert");
-                }
-                tx.commit().await.expect("commit");
-            }
-        };
+        scratch_table(&store).await;
+        let write = |from: i64, rows: i64| write_scratch(&store, from, rows);
         let log_bytes = || std::fs::metadata(&log).expect("log file").len();
-        // Rows of 4,000 bytes, a log frame (page) each: past the writer's bound.
+        // A log frame a row: past the writer's bound.
         let frames = i64::try_from(LOG_BYTES_WRITER_RESTARTS / 4096).expect("frames") + 512;
         write(0, frames).await;
         assert!(log_bytes() > LOG_BYTES_WRITER_RESTARTS, "the log grew");
