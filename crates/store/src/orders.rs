@@ -1007,6 +1007,25 @@ pub async fn used_warehouses(
     Ok(used)
 }
 
+const STOCK_COLUMNS: [&str; 4] = ["warehouse_id", "sku_id", "bucket", "qty"];
+const ALLOCATABLE: &str = "qty > 0 AND (bucket LIKE 'AVAILABLE:%' OR bucket LIKE 'BAD:%')";
+
+/// The read of [`allocatable_stock`] for `skus` SKUs: `$1` the client, then the SKU ids.
+pub(crate) fn allocatable_stock_of_skus_sql(placeholders: Placeholders, skus: usize) -> String {
+    json_rows_sql(
+        placeholders,
+        &STOCK_COLUMNS,
+        &numbered_first(
+            placeholders,
+            &format!(
+                "SELECT warehouse_id, sku_id, bucket, qty FROM stock WHERE client_id = $1 \
+                 AND sku_id IN {} AND {ALLOCATABLE}",
+                in_list(placeholders, skus, 1)
+            ),
+        ),
+    )
+}
+
 /// Allocatable stock of the client: (warehouse, sku, bucket, qty) for AVAILABLE and BAD
 /// buckets holding units, optionally only for some SKUs.
 pub async fn allocatable_stock(
@@ -1014,15 +1033,13 @@ pub async fn allocatable_stock(
     client: ClientId,
     skus: Option<&[i64]>,
 ) -> StoreResult<Vec<(i64, i64, String, i64)>> {
-    const COLUMNS: [&str; 4] = ["warehouse_id", "sku_id", "bucket", "qty"];
-    const ALLOCATABLE: &str = "qty > 0 AND (bucket LIKE 'AVAILABLE:%' OR bucket LIKE 'BAD:%')";
     let placeholders = Placeholders::of(conn);
     let Some(skus) = skus else {
         // All the client's stock in one value: a few bytes a row, so even a million keys
         // stay far below the 1 GB limit on one value (orders, with traces, are paged).
         let sql = json_rows_sql(
             placeholders,
-            &COLUMNS,
+            &STOCK_COLUMNS,
             &format!(
                 "SELECT warehouse_id, sku_id, bucket, qty FROM stock \
                  WHERE client_id = $1 AND {ALLOCATABLE}"
@@ -1033,18 +1050,7 @@ pub async fn allocatable_stock(
     };
     let mut rows = Vec::new();
     for chunk in skus.chunks(IN_LIST_MAX) {
-        let sql = json_rows_sql(
-            placeholders,
-            &COLUMNS,
-            &numbered_first(
-                placeholders,
-                &format!(
-                    "SELECT warehouse_id, sku_id, bucket, qty FROM stock WHERE client_id = $1 \
-                     AND sku_id IN {} AND {ALLOCATABLE}",
-                    in_list(placeholders, chunk.len(), 1)
-                ),
-            ),
-        );
+        let sql = allocatable_stock_of_skus_sql(placeholders, chunk.len());
         let mut query = crate::generated(sql, chunk.len()).bind(client.0);
         for sku in chunk {
             query = query.bind(*sku);
