@@ -30,7 +30,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::settings::{Routing, RoutingStrategy};
 
@@ -136,24 +136,82 @@ pub struct Allocation {
 }
 
 /// Why the engine decided what it did for one order, in plain words a support agent can
-/// read: one entry per warehouse considered, then the outcome.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+/// read: one entry per warehouse considered, then the outcome. This is its shape in the
+/// API; it is stored with its order in a shorter form (see [`Trace::stored`]).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Trace {
     pub considered: Vec<TraceWarehouse>,
     /// e.g. "allocated 5 of 7 units from BLR1; waiting for 2 units of sku 12".
     pub outcome: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceWarehouse {
     pub warehouse: String,
-    /// Great-circle km when known.
+    /// Great-circle km when known, to a tenth of a kilometre.
     pub distance_km: Option<f64>,
     /// Units of this order's open lines the warehouse could give when considered.
     pub units_available: i64,
     pub units_allocated: i64,
     /// e.g. "chosen: covers 5 of 7 units", "skipped: max_splits 1 reached", "no stock".
     pub verdict: String,
+}
+
+/// One trace entry as stored: (warehouse, distance_km, units_available, units_allocated,
+/// verdict).
+type StoredWarehouse<'a> = (&'a str, Option<f64>, i64, i64, &'a str);
+
+impl Trace {
+    /// The trace as stored with its order: each entry as a positional array, then the
+    /// outcome — `[[["BLR1",12.5,3,3,"chosen: covers 3 of 3 units"],…],"allocated …"]`.
+    /// A pass writes a trace for every order it attempts; without the field names it is
+    /// less than half the size, and so are the order rows a pass rewrites.
+    pub fn stored(&self) -> String {
+        struct Entries<'a>(&'a [TraceWarehouse]);
+        impl Serialize for Entries<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.iter().map(|w| -> StoredWarehouse<'_> {
+                    (
+                        &w.warehouse,
+                        w.distance_km,
+                        w.units_available,
+                        w.units_allocated,
+                        &w.verdict,
+                    )
+                }))
+            }
+        }
+        // Serializing plain strings, numbers and sequences cannot fail.
+        serde_json::to_string(&(Entries(&self.considered), &self.outcome)).unwrap_or_default()
+    }
+
+    /// Reads a stored trace: the positional form of [`Trace::stored`], or the API's own
+    /// shape, in which traces were stored before it. `None` for anything else.
+    pub fn from_stored(text: &str) -> Option<Trace> {
+        if text.starts_with('[') {
+            let (entries, outcome): (Vec<StoredWarehouse<'_>>, String) =
+                serde_json::from_str(text).ok()?;
+            Some(Trace {
+                considered: entries
+                    .into_iter()
+                    .map(
+                        |(warehouse, distance_km, units_available, units_allocated, verdict)| {
+                            TraceWarehouse {
+                                warehouse: warehouse.to_owned(),
+                                distance_km,
+                                units_available,
+                                units_allocated,
+                                verdict: verdict.to_owned(),
+                            }
+                        },
+                    )
+                    .collect(),
+                outcome,
+            })
+        } else {
+            serde_json::from_str(text).ok()
+        }
+    }
 }
 
 /// The plan for one order.
@@ -1355,7 +1413,8 @@ impl<'a> Planner<'a> {
             let candidate = &s.candidates[position as usize];
             considered.push(TraceWarehouse {
                 warehouse: self.sites.list[candidate.site as usize].code.to_owned(),
-                distance_km: candidate.distance.km(),
+                // A tenth of a kilometre is all a reader needs, and shorter to store.
+                distance_km: candidate.distance.km().map(|km| (km * 10.0).round() / 10.0),
                 units_available: candidate.units_available,
                 units_allocated: if committed { candidate.taken } else { 0 },
                 verdict: self.verdict_text(candidate, open),
@@ -2030,14 +2089,43 @@ mod tests {
             .iter()
             .map(|w| w.distance_km)
             .collect();
+        // To a tenth of a kilometre.
+        let tenths = |km: f64| Some((km * 10.0).round() / 10.0);
         assert_eq!(distances[0], Some(0.0));
-        assert!(
-            (distances[1].unwrap() - 1.112).abs() < 0.01,
-            "{distances:?}"
-        );
-        assert!((distances[2].unwrap() - km(BLR, MAA)).abs() < 1e-6);
-        assert!((distances[3].unwrap() - km(BLR, DEL)).abs() < 1e-6);
+        assert_eq!(distances[1], Some(1.1), "{distances:?}");
+        assert_eq!(distances[2], tenths(km(BLR, MAA)));
+        assert_eq!(distances[3], tenths(km(BLR, DEL)));
         assert_eq!(plan.trace.outcome, "allocated 4 of 4 units from BLR1, MAA1");
+    }
+
+    #[test]
+    fn a_trace_is_stored_without_its_field_names_and_reads_back_whole() {
+        let mut snapshot = stock(&[(1, 10, COMMON, 2), (3, 10, COMMON, 4)]);
+        let warehouses = vec![warehouse(1, "BLR1", at(BLR)), warehouse(3, "MAA1", at(MAA))];
+        let plan = plan_one(
+            order(7, &[(101, 10, 4)]),
+            &mut snapshot,
+            &warehouses,
+            &nearest(3),
+        );
+
+        let stored = plan.trace.stored();
+        assert!(
+            stored
+                .starts_with(r#"[[["BLR1",0.0,2,2,"chosen: nearest with stock (0 km)"],["MAA1","#),
+            "{stored}"
+        );
+        assert!(
+            stored.ends_with(r#""allocated 4 of 4 units from BLR1, MAA1"]"#),
+            "{stored}"
+        );
+        let api_shape = serde_json::to_string(&plan.trace).unwrap();
+        assert!(stored.len() * 2 < api_shape.len(), "{stored} / {api_shape}");
+        assert_eq!(Trace::from_stored(&stored), Some(plan.trace.clone()));
+        // Traces stored before, in the API's shape, still read.
+        assert_eq!(Trace::from_stored(&api_shape), Some(plan.trace));
+        assert_eq!(Trace::from_stored("[1,2]"), None);
+        assert_eq!(Trace::from_stored("not a trace"), None);
     }
 
     #[test]

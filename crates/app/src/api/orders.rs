@@ -236,10 +236,7 @@ impl From<OrderView> for OrderOut {
                 })
                 .collect(),
             shipments,
-            allocation_trace: order
-                .allocation_trace
-                .and_then(|t| serde_json::from_str(&t).ok())
-                .unwrap_or(serde_json::Value::Null),
+            allocation_trace: service::trace_json(order.allocation_trace.as_deref()),
             allocation_attempts: order.attempts,
             remarks: view
                 .remarks

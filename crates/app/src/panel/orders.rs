@@ -414,11 +414,7 @@ async fn order_page(
     let record = &order.record;
     let channel = order.channel.clone();
     let now = now_micros();
-    let trace: Value = order
-        .allocation_trace
-        .as_deref()
-        .and_then(|t| serde_json::from_str(t).ok())
-        .unwrap_or(Value::Null);
+    let trace: Value = service::trace_json(order.allocation_trace.as_deref());
     let lines: Vec<LineRow> = view
         .lines
         .iter()

@@ -428,8 +428,7 @@ async fn apply(
         let Some(order) = orders_by_id.get(&order_plan.order_id) else {
             continue;
         };
-        let trace = serde_json::to_string(&order_plan.trace)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let trace = order_plan.trace.stored();
         let changed = !order_plan.allocations.is_empty() || !order_plan.short_closed.is_empty();
         if changed
             || order.attempts == 0

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use oms_domain::allocation::Trace;
 use oms_domain::code::Code;
 use oms_domain::order::{NewOrder, OrderDraft, OrderLineDraft, ShipToDraft};
 use oms_domain::validation::{FieldError, Problems};
@@ -450,6 +451,15 @@ pub async fn create(
 /// it again may succeed.
 pub fn is_race(error: &ApiError) -> bool {
     matches!(error, ApiError::Conflict(_) | ApiError::Unavailable(_))
+}
+
+/// An order's stored allocation trace in the API's shape (`null` before its first
+/// attempt); see `Trace::stored`.
+pub fn trace_json(stored: Option<&str>) -> serde_json::Value {
+    stored
+        .and_then(Trace::from_stored)
+        .and_then(|trace| serde_json::to_value(trace).ok())
+        .unwrap_or(serde_json::Value::Null)
 }
 
 /// An order with everything the API and the panel show.
