@@ -365,29 +365,36 @@ pub async fn find_keys(
         .collect())
 }
 
-/// Ids for `n` rows of `table` (`orders` or `order_lines`) not written yet, ascending.
-/// PostgreSQL draws them from the table's identity sequence. SQLite takes the rowids after
-/// the highest written or drawn in this transaction (the connection's `drawn_ids`
-/// remembers draws until they are written; the writer holds the write lock from `BEGIN
-/// IMMEDIATE`, so no one else takes them meanwhile).
+/// Ids for `n` rows of `table` (`orders`, `order_lines` or `shipments`) not written yet,
+/// ascending. PostgreSQL draws them from the table's identity sequence. SQLite takes the
+/// rowids after the highest written or drawn in this transaction (the connection's
+/// `drawn_ids` remembers draws until they are written; the writer holds the write lock
+/// from `BEGIN IMMEDIATE`, so no one else takes them meanwhile).
 pub async fn draw_ids(conn: &mut AnyConnection, table: &str, n: usize) -> StoreResult<Vec<i64>> {
+    /// (SQLite's draw, PostgreSQL's draw) for one table.
+    macro_rules! draws {
+        ($table:literal) => {
+            (
+                concat!(
+                    "INSERT INTO temp.drawn_ids (name, last) VALUES ('",
+                    $table,
+                    "', (SELECT COALESCE(MAX(id), 0) FROM ",
+                    $table,
+                    ") + $1) ON CONFLICT (name) DO UPDATE SET last = \
+                     MAX(excluded.last, drawn_ids.last + $1) RETURNING last"
+                ),
+                concat!(
+                    "SELECT nextval(pg_get_serial_sequence('",
+                    $table,
+                    "', 'id')) AS id FROM generate_series(1, $1::bigint)"
+                ),
+            )
+        };
+    }
     let (sqlite_draw, postgres_draw) = match table {
-        "orders" => (
-            "INSERT INTO temp.drawn_ids (name, last) \
-             VALUES ('orders', (SELECT COALESCE(MAX(id), 0) FROM orders) + $1) \
-             ON CONFLICT (name) DO UPDATE SET last = MAX(excluded.last, drawn_ids.last + $1) \
-             RETURNING last",
-            "SELECT nextval(pg_get_serial_sequence('orders', 'id')) AS id \
-             FROM generate_series(1, $1::bigint)",
-        ),
-        "order_lines" => (
-            "INSERT INTO temp.drawn_ids (name, last) \
-             VALUES ('order_lines', (SELECT COALESCE(MAX(id), 0) FROM order_lines) + $1) \
-             ON CONFLICT (name) DO UPDATE SET last = MAX(excluded.last, drawn_ids.last + $1) \
-             RETURNING last",
-            "SELECT nextval(pg_get_serial_sequence('order_lines', 'id')) AS id \
-             FROM generate_series(1, $1::bigint)",
-        ),
+        "orders" => draws!("orders"),
+        "order_lines" => draws!("order_lines"),
+        "shipments" => draws!("shipments"),
         other => return Err(StoreError::Corrupt(format!("no ids are drawn for {other}"))),
     };
     if n == 0 {
@@ -1272,23 +1279,24 @@ pub async fn clients_with_waiting_orders<'e>(
         .collect()
 }
 
-/// Creates one RELEASED shipment per (order, warehouse) given; answers their ids by pair.
+/// Writes released shipments, each `(id, order, warehouse)` with its id drawn ahead
+/// ([`draw_ids`]), so the caller knows every id before the rows are written.
 pub async fn insert_shipments(
     conn: &mut AnyConnection,
     client: ClientId,
-    pairs: &[(i64, i64)],
+    shipments: &[(i64, i64, i64)],
     at: i64,
-) -> StoreResult<HashMap<(i64, i64), i64>> {
+) -> StoreResult<()> {
     let placeholders = Placeholders::of(conn);
-    let mut ids = HashMap::with_capacity(pairs.len());
-    let returned = fetch_chunks(
+    execute_chunks(
         &mut *conn,
-        pairs.chunks(rows_per_statement(placeholders)),
+        shipments.chunks(rows_per_statement(placeholders)),
         |chunk| {
             let sql = insert_rows_sql(
                 placeholders,
                 "shipments",
                 &[
+                    ("id", "BIGINT"),
                     ("client_id", "BIGINT"),
                     ("order_id", "BIGINT"),
                     ("warehouse_id", "BIGINT"),
@@ -1296,26 +1304,19 @@ pub async fn insert_shipments(
                     ("created_at", "BIGINT"),
                     ("updated_at", "BIGINT"),
                 ],
-                Ids::Drawn,
-                // The returned rows name their pair, so their order does not matter.
-                "RETURNING id, order_id, warehouse_id",
+                Ids::Given,
+                "",
                 chunk.len(),
             );
             let rows: Vec<_> = chunk
                 .iter()
-                .map(|(order, warehouse)| (client.0, order, warehouse, "RELEASED", at, at))
+                .map(|(id, order, warehouse)| (id, client.0, order, warehouse, "RELEASED", at, at))
                 .collect();
             rows_query(placeholders, sql, &rows)
         },
     )
     .await?;
-    for row in returned {
-        ids.insert(
-            (row.try_get("order_id")?, row.try_get("warehouse_id")?),
-            row.try_get("id")?,
-        );
-    }
-    Ok(ids)
+    Ok(())
 }
 
 /// One allocation row to write: (shipment, order line, warehouse, sku, bucket, qty).
