@@ -1279,44 +1279,84 @@ pub async fn clients_with_waiting_orders<'e>(
         .collect()
 }
 
-/// Writes released shipments, each `(id, order, warehouse)` with its id drawn ahead
-/// ([`draw_ids`]), so the caller knows every id before the rows are written.
+/// Creates one RELEASED shipment per (order, warehouse) given; answers their ids by pair.
+/// SQLite draws the ids first ([`draw_ids`]) and writes them, because rows sent back
+/// cross its driver's thread one at a time; PostgreSQL sends them back (`RETURNING`) in
+/// the insert's own answer, which costs no extra round trip.
 pub async fn insert_shipments(
     conn: &mut AnyConnection,
     client: ClientId,
-    shipments: &[(i64, i64, i64)],
+    pairs: &[(i64, i64)],
     at: i64,
-) -> StoreResult<()> {
+) -> StoreResult<HashMap<(i64, i64), i64>> {
+    const COLUMNS: [(&str, &str); 6] = [
+        ("client_id", "BIGINT"),
+        ("order_id", "BIGINT"),
+        ("warehouse_id", "BIGINT"),
+        ("status", "TEXT"),
+        ("created_at", "BIGINT"),
+        ("updated_at", "BIGINT"),
+    ];
     let placeholders = Placeholders::of(conn);
-    execute_chunks(
-        &mut *conn,
-        shipments.chunks(rows_per_statement(placeholders)),
-        |chunk| {
-            let sql = insert_rows_sql(
-                placeholders,
-                "shipments",
-                &[
-                    ("id", "BIGINT"),
-                    ("client_id", "BIGINT"),
-                    ("order_id", "BIGINT"),
-                    ("warehouse_id", "BIGINT"),
-                    ("status", "TEXT"),
-                    ("created_at", "BIGINT"),
-                    ("updated_at", "BIGINT"),
-                ],
-                Ids::Given,
-                "",
-                chunk.len(),
-            );
-            let rows: Vec<_> = chunk
-                .iter()
-                .map(|(id, order, warehouse)| (id, client.0, order, warehouse, "RELEASED", at, at))
-                .collect();
-            rows_query(placeholders, sql, &rows)
-        },
-    )
+    if placeholders == Placeholders::Anonymous {
+        let ids = draw_ids(&mut *conn, "shipments", pairs.len()).await?;
+        let mut columns = vec![("id", "BIGINT")];
+        columns.extend(COLUMNS);
+        let given: Vec<(i64, i64, i64)> = ids
+            .iter()
+            .zip(pairs)
+            .map(|(id, (order, warehouse))| (*id, *order, *warehouse))
+            .collect();
+        execute_chunks(
+            &mut *conn,
+            given.chunks(rows_per_statement(placeholders)),
+            |chunk| {
+                let sql = insert_rows_sql(
+                    placeholders,
+                    "shipments",
+                    &columns,
+                    Ids::Given,
+                    "",
+                    chunk.len(),
+                );
+                let rows: Vec<_> = chunk
+                    .iter()
+                    .map(|(id, order, warehouse)| {
+                        (id, client.0, order, warehouse, "RELEASED", at, at)
+                    })
+                    .collect();
+                rows_query(placeholders, sql, &rows)
+            },
+        )
+        .await?;
+        return Ok(pairs.iter().copied().zip(ids).collect());
+    }
+    let chunks = pairs.chunks(rows_per_statement(placeholders));
+    let returned = fetch_chunks(&mut *conn, chunks, |chunk| {
+        let sql = insert_rows_sql(
+            placeholders,
+            "shipments",
+            &COLUMNS,
+            Ids::Drawn,
+            // The returned rows name their pair, so their order does not matter.
+            "RETURNING id, order_id, warehouse_id",
+            chunk.len(),
+        );
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|(order, warehouse)| (client.0, order, warehouse, "RELEASED", at, at))
+            .collect();
+        rows_query(placeholders, sql, &rows)
+    })
     .await?;
-    Ok(())
+    let mut ids = HashMap::with_capacity(pairs.len());
+    for row in returned {
+        ids.insert(
+            (row.try_get("order_id")?, row.try_get("warehouse_id")?),
+            row.try_get("id")?,
+        );
+    }
+    Ok(ids)
 }
 
 /// One allocation row to write: (shipment, order line, warehouse, sku, bucket, qty).

@@ -503,20 +503,8 @@ async fn apply(
         write_new(conn, client, new, &attempts, &added, at).await?;
         done.new_written = true;
     }
-    // Shipment ids are drawn first, so the rows that name a shipment are built from
-    // memory rather than from rows the insert would send back one by one.
     let pairs: Vec<(i64, i64)> = pairs.into_keys().collect();
-    let shipment_ids = orders::draw_ids(conn, "shipments", pairs.len()).await?;
-    let shipments: Vec<(i64, i64, i64)> = shipment_ids
-        .into_iter()
-        .zip(&pairs)
-        .map(|(id, (order, warehouse))| (id, *order, *warehouse))
-        .collect();
-    orders::insert_shipments(conn, client, &shipments, at).await?;
-    let shipment_of: HashMap<(i64, i64), i64> = shipments
-        .iter()
-        .map(|(id, order, warehouse)| ((*order, *warehouse), *id))
-        .collect();
+    let shipment_of = orders::insert_shipments(conn, client, &pairs, at).await?;
     let mut rows = Vec::with_capacity(movements.len());
     for (order_plan, order, _) in &written {
         for a in &order_plan.allocations {
@@ -591,7 +579,7 @@ async fn apply(
         }
     }
     done.lines = added;
-    for (id, order, warehouse) in &shipments {
+    for ((order, warehouse), id) in &shipment_of {
         done.order(*order).shipments.push(ShipmentRow {
             id: *id,
             order_id: *order,
