@@ -189,19 +189,20 @@ impl Trace {
     /// shape, in which traces were stored before it. `None` for anything else.
     pub fn from_stored(text: &str) -> Option<Trace> {
         if text.starts_with('[') {
-            let (entries, outcome): (Vec<StoredWarehouse<'_>>, String) =
-                serde_json::from_str(text).ok()?;
+            // Owned: a string with an escape in it cannot be borrowed from the text.
+            type Entry = (String, Option<f64>, i64, i64, String);
+            let (entries, outcome): (Vec<Entry>, String) = serde_json::from_str(text).ok()?;
             Some(Trace {
                 considered: entries
                     .into_iter()
                     .map(
                         |(warehouse, distance_km, units_available, units_allocated, verdict)| {
                             TraceWarehouse {
-                                warehouse: warehouse.to_owned(),
+                                warehouse,
                                 distance_km,
                                 units_available,
                                 units_allocated,
-                                verdict: verdict.to_owned(),
+                                verdict,
                             }
                         },
                     )
@@ -2124,6 +2125,10 @@ mod tests {
         assert_eq!(Trace::from_stored(&stored), Some(plan.trace.clone()));
         // Traces stored before, in the API's shape, still read.
         assert_eq!(Trace::from_stored(&api_shape), Some(plan.trace));
+        let escaped = Trace::from_stored(r#"[[["W\"1",null,1,0,"no stock"]],"waiting"]"#)
+            .expect("a stored trace with an escape in it");
+        assert_eq!(escaped.considered[0].warehouse, "W\"1");
+        assert_eq!(escaped.considered[0].distance_km, None);
         assert_eq!(Trace::from_stored("[1,2]"), None);
         assert_eq!(Trace::from_stored("not a trace"), None);
     }
