@@ -1302,26 +1302,23 @@ pub async fn insert_shipments(
         let ids = draw_ids(&mut *conn, "shipments", pairs.len()).await?;
         let mut columns = vec![("id", "BIGINT")];
         columns.extend(COLUMNS);
-        let given: Vec<(i64, i64, i64)> = ids
-            .iter()
-            .zip(pairs)
-            .map(|(id, (order, warehouse))| (*id, *order, *warehouse))
-            .collect();
+        let per_statement = rows_per_statement(placeholders);
         execute_chunks(
             &mut *conn,
-            given.chunks(rows_per_statement(placeholders)),
-            |chunk| {
+            ids.chunks(per_statement).zip(pairs.chunks(per_statement)),
+            |(ids, pairs)| {
                 let sql = insert_rows_sql(
                     placeholders,
                     "shipments",
                     &columns,
                     Ids::Given,
                     "",
-                    chunk.len(),
+                    ids.len(),
                 );
-                let rows: Vec<_> = chunk
+                let rows: Vec<_> = ids
                     .iter()
-                    .map(|(id, order, warehouse)| {
+                    .zip(pairs)
+                    .map(|(id, (order, warehouse))| {
                         (id, client.0, order, warehouse, "RELEASED", at, at)
                     })
                     .collect();
