@@ -905,12 +905,27 @@ pub async fn lines_of(
 ) -> StoreResult<Vec<OrderLineRow>> {
     const SQL: &str = "SELECT l.id, l.order_id, l.line_id, l.sku_id, s.code AS sku, l.ordered, l.allocated, \
                        l.shipped, l.cancelled, l.price_minor FROM order_lines l JOIN skus s ON s.id = l.sku_id \
-                       WHERE l.client_id = $1 AND l.order_id IN {ids} ORDER BY l.id";
-    rows_for_ids(conn, client, SQL, ids)
-        .await?
-        .iter()
-        .map(line_from_row)
-        .collect()
+                       WHERE l.client_id = $1 AND l.order_id IN {ids}";
+    // One JSON value per chunk of ids: a pass over a backlog reads every line of its
+    // 100,000 orders here.
+    let placeholders = Placeholders::of(conn);
+    let mut lines = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IN_LIST_MAX) {
+        let inner = SQL.replace("{ids}", &in_list(placeholders, chunk.len(), 1));
+        let sql = numbered_first(
+            placeholders,
+            &json_rows_sql(placeholders, &LINE_READ_COLUMNS, &inner),
+        );
+        let mut query = crate::generated(sql, chunk.len()).bind(client.0);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        let chunk_lines: Vec<LineColumns> = fetch_json_rows(&mut *conn, query).await?;
+        lines.extend(chunk_lines.into_iter().map(line_from_columns));
+    }
+    // In id order whatever order the aggregate kept.
+    lines.sort_unstable_by_key(|l| l.id);
+    Ok(lines)
 }
 
 /// Open demand: orders with open quantity, not cancelled, optionally only `retry = AUTO`,
@@ -928,24 +943,13 @@ pub async fn open_demand(
          AND EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id \
                      AND l.ordered > l.allocated + l.shipped + l.cancelled) ORDER BY o.id LIMIT $4"
     );
-    const LINES: &str = "SELECT l.id, l.order_id, l.line_id, l.sku_id, s.code AS sku, l.ordered, l.allocated, \
-                         l.shipped, l.cancelled, l.price_minor FROM order_lines l JOIN orders o ON o.id = l.order_id \
-                         JOIN skus s ON s.id = l.sku_id \
-                         WHERE l.client_id = $1 AND o.status <> 'CANCELLED' AND ($2 = 0 OR o.retry = 'AUTO') \
-                         AND l.order_id >= $3 AND (l.order_id, l.id) > ($3, $4) \
-                         AND EXISTS (SELECT 1 FROM order_lines x WHERE x.order_id = o.id \
-                                     AND x.ordered > x.allocated + x.shipped + x.cancelled) \
-                         ORDER BY l.order_id, l.id LIMIT $5";
     match ids {
         None => {
             // A backlog may hold every order of the client: read as JSON, a page at a time.
             let auto = i64::from(only_auto_retry);
             let placeholders = Placeholders::of(conn);
             let orders_sql = json_rows_sql(placeholders, &ORDER_READ_COLUMNS, ORDERS);
-            let lines_sql = json_rows_sql(placeholders, &LINE_READ_COLUMNS, LINES);
-            // `$1` … `$5` name the same values on both backends. Orders are paged by id,
-            // lines by (order, id): the order the `(client_id, order_id)` index keeps them
-            // in, so no page sorts the client's every line.
+            // `$1` … `$4` name the same values on both backends. Orders are paged by id.
             let page = |sql: &str| {
                 sqlx::query(AssertSqlSafe(sql.to_owned()))
                     .bind(client.0)
@@ -959,22 +963,13 @@ pub async fn open_demand(
             )
             .await?;
             let mut orders: Vec<OrderRow> = orders.into_iter().map(OrderRow::from).collect();
-            let lines: Vec<LineColumns> = crate::fetch_json_pages(
-                &mut *conn,
-                (0, 0),
-                |(order, line)| {
-                    page(&lines_sql)
-                        .bind(*order)
-                        .bind(*line)
-                        .bind(crate::JSON_PAGE_ROWS)
-                },
-                |line: &LineColumns| (line.1, line.0),
-            )
-            .await?;
-            let mut lines: Vec<OrderLineRow> = lines.into_iter().map(line_from_columns).collect();
             // In id order whatever order the aggregate kept.
             orders.sort_unstable_by_key(|o| o.id);
-            lines.sort_unstable_by_key(|l| l.id);
+            // Their lines by order id: each a seek on `(client_id, order_id)`, not a scan
+            // of the client's lines that asks again, line by line, whether its order is
+            // open.
+            let ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
+            let lines = lines_of(conn, client, &ids).await?;
             Ok((orders, lines))
         }
         Some(ids) => {
