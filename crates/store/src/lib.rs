@@ -158,15 +158,12 @@ impl Default for StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
-    /// On SQLite, the one connection every writing transaction runs on. SQLite drops a
-    /// connection's page cache whenever another connection wrote since its last
-    /// transaction; one writer keeps its cache (the indexes every batch walks) warm.
-    /// On PostgreSQL, the pool itself.
-    write_pool: AnyPool,
     backend: Backend,
-    /// SQLite allows one writer; queueing writers here, in order, is far faster than
-    /// letting them spin in SQLite's busy handler.
-    write_gate: Option<Arc<Mutex<()>>>,
+    /// On SQLite, the one connection every writing transaction runs on, behind the write
+    /// gate; on PostgreSQL writes take a connection from the pool.
+    writer: Option<Arc<Mutex<Writer>>>,
+    /// On SQLite, the CPU the writer's thread is kept on (see [`Store::keep_beside_writer`]).
+    writer_cpu: Option<core_affinity::CoreId>,
     /// Held for the life of the store: the OS releases it when the process ends.
     _process_lock: Option<Arc<File>>,
     /// On SQLite, when the checkpoint task keeps the log (rather than SQLite's own
@@ -226,31 +223,28 @@ impl Store {
             }
             Backend::Postgres => (url.to_owned(), None, None),
         };
-        let pool = pool_options(backend, options.max_connections, options, false)
+        let pool = pool_options(backend, options.max_connections, options)
             .connect(&url)
             .await?;
-        let write_pool = match backend {
-            Backend::Sqlite => {
-                pool_options(backend, 1, options, options.exclusive)
-                    // Kept open for the life of the store, so its page cache stays warm.
-                    .min_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-                    .connect(&url)
-                    .await?
-            }
-            Backend::Postgres => pool.clone(),
+        let writer_cpu = match backend {
+            Backend::Sqlite => writer_cpu(),
+            Backend::Postgres => None,
+        };
+        let writer = match backend {
+            Backend::Sqlite => Some(Arc::new(Mutex::new(
+                Writer::open(&url, options.exclusive, writer_cpu).await?,
+            ))),
+            Backend::Postgres => None,
         };
         let alive = Arc::new(());
-        let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        if let (Some(gate), true) = (&write_gate, options.exclusive) {
-            spawn_checkpoints(pool.clone(), gate.clone(), Arc::downgrade(&alive));
+        if let (Some(writer), true) = (&writer, options.exclusive) {
+            spawn_checkpoints(pool.clone(), writer.clone(), Arc::downgrade(&alive));
         }
         Ok(Store {
             pool,
-            write_pool,
             backend,
-            write_gate,
+            writer,
+            writer_cpu,
             _process_lock: process_lock,
             log_file,
             _alive: alive,
@@ -260,6 +254,16 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Keeps the calling thread on the CPU of SQLite's writer thread, and answers whether
+    /// it did (not on PostgreSQL, nor on a single CPU). For a thread that drives the writer
+    /// statement after statement, each waiting for the other: every statement is a hand-off
+    /// to the writer's thread and back, and a hand-off between CPUs — one thread waking
+    /// another on an idle or busy CPU — cost ~90 µs on this project's 2-CPU VM where the
+    /// same CPU took ~14 µs, and ~0.5–1 ms under load (a `BEGIN` measured from the intake).
+    pub fn keep_beside_writer(&self) -> bool {
+        self.writer_cpu.is_some_and(core_affinity::set_for_current)
     }
 
     /// The pool, for reads outside a transaction.
@@ -276,34 +280,19 @@ impl Store {
     /// Begins a writing transaction: `BEGIN IMMEDIATE` on SQLite, so the write lock is taken
     /// up front and a transaction never fails half-way on an upgrade.
     pub async fn begin_write(&self) -> StoreResult<Tx> {
-        let gate = match &self.write_gate {
-            Some(gate) => Some(gate.clone().lock_owned().await),
-            None => None,
+        let Some(writer) = &self.writer else {
+            return Ok(Tx {
+                inner: Some(TxConn::Pooled(self.pool.begin().await?)),
+            });
         };
+        let mut writer = writer.clone().lock_owned().await;
         if let Some(log) = &self.log_file {
-            self.restart_a_long_log(log).await?;
+            restart_a_long_log(&mut writer, log).await?;
         }
-        let inner = match self.backend {
-            Backend::Sqlite => self.write_pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.write_pool.begin().await?,
-        };
-        Ok(Tx { inner, _gate: gate })
-    }
-
-    /// The writer's own bound on the SQLite log (called holding the write gate): past
-    /// [`LOG_BYTES_WRITER_RESTARTS`] the checkpoint task has fallen behind — starved of
-    /// the CPU, or its copy slowed by a busy disk — and the writer restarts the log itself
-    /// before it writes more, waiting for readers as long as any writer would. A
-    /// 64-writer test run once saw the log pass 64 MiB while the task waited for its turn.
-    /// One `stat` per writing transaction; in steady ingest the log stays under 12 MB and
-    /// this never runs.
-    async fn restart_a_long_log(&self, log: &std::path::Path) -> StoreResult<()> {
-        let length = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
-        if length > LOG_BYTES_WRITER_RESTARTS {
-            let mut conn = self.write_pool.acquire().await?;
-            conn.execute("PRAGMA wal_checkpoint(RESTART)").await?;
-        }
-        Ok(())
+        writer.begin().await?;
+        Ok(Tx {
+            inner: Some(TxConn::Writer(writer)),
+        })
     }
 
     /// Begins a read-only transaction that sees one snapshot of the whole database, for
@@ -319,7 +308,9 @@ impl Store {
                     .await?
             }
         };
-        Ok(Tx { inner, _gate: None })
+        Ok(Tx {
+            inner: Some(TxConn::Pooled(inner)),
+        })
     }
 
     /// Refreshes the query planner's statistics (`ANALYZE`), as after a bulk load.
@@ -370,75 +361,252 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
-        self.write_pool.close().await;
+        if let Some(writer) = &self.writer {
+            writer.lock().await.close().await;
+        }
     }
+}
+
+/// The writer's own bound on the SQLite log (called holding the write gate, before its
+/// transaction begins): past [`LOG_BYTES_WRITER_RESTARTS`] the checkpoint task has fallen
+/// behind — starved of the CPU, or its copy slowed by a busy disk — and the writer
+/// restarts the log itself before it writes more, waiting for readers as long as any
+/// writer would. A 64-writer test run once saw the log pass 64 MiB while the task waited
+/// for its turn. One `stat` per writing transaction; in steady ingest the log stays under
+/// 12 MB and this never runs.
+async fn restart_a_long_log(writer: &mut Writer, log: &std::path::Path) -> StoreResult<()> {
+    let length = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+    if length > LOG_BYTES_WRITER_RESTARTS {
+        writer
+            .conn()?
+            .execute("PRAGMA wal_checkpoint(RESTART)")
+            .await?;
+    }
+    Ok(())
+}
+
+/// SQLite's one writing connection, held by the store for its whole life rather than
+/// checked out of a pool: a pool tests a connection when it hands it out and again when
+/// it takes it back (two hand-offs to SQLite's thread and back), and takes it back on a
+/// task of its own that the next writer waits for — about 1.7 ms before a batch's first
+/// statement during 64-client ingest. Kept open, its page cache (the indexes every batch
+/// walks) also stays warm: SQLite drops a connection's cache whenever another connection
+/// wrote since its last transaction.
+pub(crate) struct Writer {
+    /// `None` once the store is closed.
+    conn: Option<AnyConnection>,
+    /// A transaction is open: begun and not yet committed or rolled back — a [`Tx`]
+    /// dropped midway whose rollback has not run, or a commit that failed. The next
+    /// transaction rolls it back first.
+    open: bool,
+}
+
+impl Writer {
+    /// Opens the writer with the pragmas every connection runs with (see
+    /// [`sqlite_pragmas`]), its thread kept on `cpu`.
+    async fn open(
+        url: &str,
+        checkpoints_elsewhere: bool,
+        cpu: Option<core_affinity::CoreId>,
+    ) -> StoreResult<Writer> {
+        let mut conn = match cpu {
+            Some(cpu) => connect_on(url, cpu).await?,
+            None => {
+                use sqlx::Connection;
+                AnyConnection::connect(url).await?
+            }
+        };
+        sqlite_pragmas(&mut conn, checkpoints_elsewhere).await?;
+        Ok(Writer {
+            conn: Some(conn),
+            open: false,
+        })
+    }
+
+    fn conn(&mut self) -> StoreResult<&mut AnyConnection> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| sqlx::Error::PoolClosed.into())
+    }
+
+    async fn begin(&mut self) -> StoreResult<()> {
+        if self.open {
+            self.rollback().await?;
+        }
+        self.conn()?.execute("BEGIN IMMEDIATE").await?;
+        self.open = true;
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> StoreResult<()> {
+        match self.conn()?.execute("COMMIT").await {
+            Ok(_) => {
+                self.open = false;
+                Ok(())
+            }
+            Err(error) => {
+                // A commit SQLite refused may leave the transaction open, holding the
+                // write lock other processes wait for: undo it now, not at the next write.
+                let _ = self.rollback().await;
+                Err(error.into())
+            }
+        }
+    }
+
+    async fn rollback(&mut self) -> StoreResult<()> {
+        match self.conn()?.execute("ROLLBACK").await {
+            Ok(_) => {}
+            // SQLite already rolled it back itself (after some errors it does).
+            Err(sqlx::Error::Database(error))
+                if error.message().contains("no transaction is active") => {}
+            Err(error) => return Err(error.into()),
+        }
+        self.open = false;
+        Ok(())
+    }
+
+    async fn close(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            use sqlx::Connection;
+            let _ = conn.close().await;
+        }
+    }
+}
+
+/// The CPU SQLite's writer thread is kept on: the last one this process may run on, when
+/// it may run on more than one.
+fn writer_cpu() -> Option<core_affinity::CoreId> {
+    let cpus = core_affinity::get_core_ids()?;
+    if cpus.len() < 2 {
+        return None;
+    }
+    cpus.last().copied()
+}
+
+/// Connects to SQLite from a thread kept on `cpu`. The driver runs each connection on a
+/// thread of its own, started by the connecting thread, and a thread starts on the CPUs
+/// of the thread that started it: the connection's thread stays on `cpu` for its life.
+async fn connect_on(url: &str, cpu: core_affinity::CoreId) -> StoreResult<AnyConnection> {
+    let url = url.to_owned();
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("oms-writer-open".into())
+        .spawn(move || {
+            core_affinity::set_for_current(cpu);
+            let connected = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .map_err(sqlx::Error::Io)
+                .and_then(|runtime| {
+                    use sqlx::Connection;
+                    runtime.block_on(AnyConnection::connect(&url))
+                });
+            let _ = sender.send(connected);
+        })
+        .map_err(sqlx::Error::Io)?;
+    Ok(receiver.await.map_err(|_| sqlx::Error::WorkerCrashed)??)
 }
 
 /// One writing transaction. Dropped without [`Tx::commit`], it rolls back.
 pub struct Tx {
-    inner: Transaction<'static, Any>,
-    _gate: Option<OwnedMutexGuard<()>>,
+    /// `None` only once committed.
+    inner: Option<TxConn>,
+}
+
+enum TxConn {
+    /// PostgreSQL, and SQLite's snapshots for reading.
+    Pooled(Transaction<'static, Any>),
+    /// SQLite's writer, its gate held until the transaction ends.
+    Writer(OwnedMutexGuard<Writer>),
 }
 
 impl Tx {
     pub fn conn(&mut self) -> &mut AnyConnection {
-        &mut self.inner
+        match self.inner.as_mut() {
+            Some(TxConn::Pooled(tx)) => tx,
+            Some(TxConn::Writer(writer)) => writer
+                .conn
+                .as_mut()
+                .expect("a transaction began on an open writer"),
+            None => unreachable!("a committed transaction is consumed"),
+        }
     }
 
-    pub async fn commit(self) -> StoreResult<()> {
-        self.inner.commit().await?;
+    pub async fn commit(mut self) -> StoreResult<()> {
+        match self.inner.take() {
+            Some(TxConn::Pooled(tx)) => tx.commit().await?,
+            Some(TxConn::Writer(mut writer)) => writer.commit().await?,
+            None => {}
+        }
         Ok(())
+    }
+}
+
+impl Drop for Tx {
+    /// A writer's transaction dropped midway is rolled back on a task that holds the
+    /// gate until it has run, so the next writer finds the connection idle (and if no
+    /// runtime is left to run it, the next writer rolls it back first).
+    fn drop(&mut self) {
+        if let Some(TxConn::Writer(mut writer)) = self.inner.take()
+            && writer.open
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                if let Err(error) = writer.rollback().await {
+                    tracing::warn!(%error, "rolling back a dropped SQLite transaction failed");
+                }
+            });
+        }
     }
 }
 
 /// The options of a pool: its size and timeouts, and on SQLite the pragmas every connection
 /// runs with.
-fn pool_options(
-    backend: Backend,
-    max_connections: u32,
-    options: &StoreOptions,
-    checkpoints_elsewhere: bool,
-) -> AnyPoolOptions {
+fn pool_options(backend: Backend, max_connections: u32, options: &StoreOptions) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(options.acquire_timeout)
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
-                    // WAL lets readers run beside the writer; FULL makes each commit
-                    // durable; the busy timeout covers other processes (`oms check`);
-                    // a 64 MiB page cache keeps a large pass's indexes in memory; the
-                    // journals multi-row statements keep (to undo one statement) and
-                    // temporary sorts stay in memory, not in temporary files.
-                    conn.execute(sqlx::raw_sql(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                         PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
-                         PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
-                    ))
-                    .await?;
-                    // The log file is reused from its start when it restarts (see
-                    // `checkpoint`), and cut back to this size then if a large
-                    // transaction grew it past it.
-                    conn.execute(AssertSqlSafe(format!(
-                        "PRAGMA journal_size_limit = {LOG_BYTES_KEPT}"
-                    )))
-                    .await?;
-                    // Ids a writing transaction drew for rows it writes later (see
-                    // `orders::draw_ids`); rolled back with the transaction.
-                    conn.execute(
-                        "CREATE TEMP TABLE IF NOT EXISTS drawn_ids \
-                         (name TEXT PRIMARY KEY, last INTEGER NOT NULL)",
-                    )
-                    .await?;
-                    if checkpoints_elsewhere {
-                        // The writer never copies the log back itself: a commit that did
-                        // so held the write lock for it. A task does it off its path.
-                        conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
-                    }
+                    sqlite_pragmas(conn, false).await?;
                 }
                 Ok(())
             })
         })
+}
+
+/// What every SQLite connection runs with. `checkpoints_elsewhere`: the writer of a store
+/// whose checkpoint task keeps the log.
+async fn sqlite_pragmas(conn: &mut AnyConnection, checkpoints_elsewhere: bool) -> sqlx::Result<()> {
+    // WAL lets readers run beside the writer; FULL makes each commit durable; the busy
+    // timeout covers other processes (`oms check`); a 64 MiB page cache keeps a large
+    // pass's indexes in memory; the journals multi-row statements keep (to undo one
+    // statement) and temporary sorts stay in memory, not in temporary files.
+    conn.execute(sqlx::raw_sql(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+         PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
+         PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
+    ))
+    .await?;
+    // The log file is reused from its start when it restarts (see `checkpoint`), and cut
+    // back to this size then if a large transaction grew it past it.
+    conn.execute(AssertSqlSafe(format!(
+        "PRAGMA journal_size_limit = {LOG_BYTES_KEPT}"
+    )))
+    .await?;
+    // Ids a writing transaction drew for rows it writes later (see `orders::draw_ids`);
+    // rolled back with the transaction.
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS drawn_ids \
+         (name TEXT PRIMARY KEY, last INTEGER NOT NULL)",
+    )
+    .await?;
+    if checkpoints_elsewhere {
+        // The writer never copies the log back itself: a commit that did so held the
+        // write lock for it. A task does it off its path.
+        conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+    }
+    Ok(())
 }
 
 /// How often the SQLite log is copied back into the database file when the writer does
@@ -470,7 +638,7 @@ const LOG_BYTES_WRITER_RESTARTS: u64 = 2 * LOG_BYTES_KEPT as u64;
 /// write by write (the file system allocating blocks for every append) cost the writer
 /// more than overwriting the file in place — 64-client ingest p99 49–52 ms with `TRUNCATE`,
 /// 39–44 ms with `RESTART`.
-fn spawn_checkpoints(pool: AnyPool, write_gate: Arc<Mutex<()>>, alive: std::sync::Weak<()>) {
+fn spawn_checkpoints(pool: AnyPool, write_gate: Arc<Mutex<Writer>>, alive: std::sync::Weak<()>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -492,9 +660,9 @@ fn spawn_checkpoints(pool: AnyPool, write_gate: Arc<Mutex<()>>, alive: std::sync
 /// leaves the length SQLite reports as it was until the next write starts the log over,
 /// so a log of that same length has been restarted already and is left alone (an idle
 /// database would otherwise take the write gate every round).
-async fn checkpoint(
+async fn checkpoint<W>(
     pool: &AnyPool,
-    write_gate: &Mutex<()>,
+    write_gate: &Mutex<W>,
     restarted_at: &mut Option<i64>,
 ) -> StoreResult<bool> {
     use sqlx::Row;
@@ -987,7 +1155,7 @@ mod checkpoint_tests {
     /// over and the file is cut back to `LOG_BYTES_KEPT`.
     #[tokio::test]
     async fn the_writer_restarts_a_log_the_task_let_grow() {
-        use super::{Backend, LOG_BYTES_KEPT, LOG_BYTES_WRITER_RESTARTS, pool_options};
+        use super::{LOG_BYTES_KEPT, LOG_BYTES_WRITER_RESTARTS, Writer};
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("oms.db");
         let url = format!("sqlite://{}", path.display());
@@ -998,10 +1166,11 @@ mod checkpoint_tests {
         let mut store = Store::connect(&url, &options).await.expect("open");
         // The writer an exclusive store runs — SQLite's own checkpoints off, the log
         // watched — without the task that normally copies the log back.
-        store.write_pool = pool_options(Backend::Sqlite, 1, &options, true)
-            .connect(&super::sqlite_url(&url).0)
-            .await
-            .expect("writer");
+        store.writer = Some(std::sync::Arc::new(tokio::sync::Mutex::new(
+            Writer::open(&super::sqlite_url(&url).0, true, None)
+                .await
+                .expect("writer"),
+        )));
         let log = std::path::PathBuf::from(format!("{}-wal", path.display()));
         store.log_file = Some(std::sync::Arc::new(log.clone()));
         scratch_table(&store).await;
@@ -1024,6 +1193,101 @@ mod checkpoint_tests {
             .await
             .expect("count");
         assert_eq!(rows, frames + 1, "every row kept");
+    }
+}
+
+#[cfg(test)]
+mod writer_tests {
+    use super::{Store, StoreOptions};
+    use sqlx::{Connection, Executor};
+
+    async fn open(dir: &tempfile::TempDir) -> (Store, String) {
+        let url = format!("sqlite://{}", dir.path().join("oms.db").display());
+        let store = Store::connect(&url, &StoreOptions::default())
+            .await
+            .expect("open");
+        sqlx::query("CREATE TABLE scratch (id INTEGER PRIMARY KEY)")
+            .execute(store.pool())
+            .await
+            .expect("scratch table");
+        (store, url)
+    }
+
+    /// A writing transaction dropped midway (a request gone, an error returned early) is
+    /// undone at once: its rows are gone, SQLite's write lock is free for other processes
+    /// (`oms check`, a second connection), and the next writer goes on.
+    #[tokio::test]
+    async fn a_write_dropped_midway_is_undone_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, url) = open(&dir).await;
+        let mut tx = store.begin_write().await.expect("begin");
+        sqlx::query("INSERT INTO scratch (id) VALUES (1)")
+            .execute(tx.conn())
+            .await
+            .expect("insert");
+        drop(tx);
+        // Another connection takes the write lock within its busy timeout.
+        let mut other = sqlx::AnyConnection::connect(&super::sqlite_url(&url).0)
+            .await
+            .expect("other connection");
+        other
+            .execute("PRAGMA busy_timeout = 2000")
+            .await
+            .expect("timeout");
+        other
+            .execute("BEGIN IMMEDIATE")
+            .await
+            .expect("the write lock is free");
+        other.execute("ROLLBACK").await.expect("rollback");
+        let mut tx = store.begin_write().await.expect("begin again");
+        sqlx::query("INSERT INTO scratch (id) VALUES (2)")
+            .execute(tx.conn())
+            .await
+            .expect("insert");
+        tx.commit().await.expect("commit");
+        let ids: Vec<(i64,)> = sqlx::query_as("SELECT id FROM scratch ORDER BY id")
+            .fetch_all(store.pool())
+            .await
+            .expect("ids");
+        assert_eq!(ids, vec![(2,)], "only the committed row is kept");
+    }
+
+    /// With more than one CPU, SQLite's writer thread stays on one of them, and a thread
+    /// that asks to be kept beside it runs on that CPU only.
+    #[tokio::test]
+    async fn the_writer_and_its_driver_share_one_cpu() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, _) = open(&dir).await;
+        let cpus = core_affinity::get_core_ids().expect("CPUs");
+        let Some(cpu) = store.writer_cpu else {
+            assert_eq!(cpus.len(), 1, "kept on a CPU whenever there is a choice");
+            return;
+        };
+        let driver = store.clone();
+        let kept = std::thread::spawn(move || {
+            let kept = driver.keep_beside_writer();
+            (kept, core_affinity::get_core_ids())
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(
+            kept,
+            (true, Some(vec![cpu])),
+            "the driver runs on the writer's CPU"
+        );
+        // The writer's thread (SQLite's driver names its threads `sqlx-sqlite-worker-N`)
+        // may run on that CPU only; the pool's readers go anywhere.
+        let only = format!("Cpus_allowed_list:\t{}", cpu.id);
+        let pinned = std::fs::read_dir("/proc/self/task")
+            .expect("threads")
+            .filter_map(|task| {
+                let path = task.ok()?.path();
+                let name = std::fs::read_to_string(path.join("comm")).ok()?;
+                let status = std::fs::read_to_string(path.join("status")).ok()?;
+                (name.starts_with("sqlx-sqlite") && status.lines().any(|l| l == only)).then_some(())
+            })
+            .count();
+        assert!(pinned >= 1, "a SQLite thread is kept on CPU {}", cpu.id);
     }
 }
 

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use oms_domain::order::NewOrder;
-use oms_store::{ClientId, Store};
+use oms_store::{Backend, ClientId, Store};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::clock::now_micros;
@@ -77,7 +77,7 @@ impl OrderIntake {
             let (sender, receiver) = mpsc::channel(QUEUE_ORDERS_MAX);
             let receiver = Arc::new(Mutex::new(receiver));
             for _ in 0..self.workers {
-                tokio::spawn(work(self.store.clone(), receiver.clone()));
+                start_worker(self.store.clone(), receiver.clone());
             }
             sender
         })
@@ -94,6 +94,33 @@ impl OrderIntake {
             .await
             .map_err(|_| ApiError::Internal("the order intake dropped an order".into()))?
     }
+}
+
+/// Starts a worker. On SQLite it runs on a thread of its own kept on the CPU of the
+/// writer's thread (`Store::keep_beside_writer`): a batch is ~20 statements, each a hand-off
+/// to that thread and back, and hand-offs within one CPU are several times cheaper than
+/// between two (64-client ingest: ~20% more orders a second, the time from a batch's
+/// start to its first statement 1.5 → 0.5 ms). On PostgreSQL, or if the thread cannot be
+/// started, it is a task of the caller's runtime, which PostgreSQL's connections belong to.
+fn start_worker(store: Store, receiver: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    if store.backend() == Backend::Sqlite
+        && let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    {
+        let (beside, queue) = (store.clone(), receiver.clone());
+        let started = std::thread::Builder::new()
+            .name("oms-intake".into())
+            .spawn(move || {
+                beside.keep_beside_writer();
+                runtime.block_on(work(beside, queue));
+            });
+        match started {
+            Ok(_) => return,
+            Err(error) => tracing::warn!(%error, "the order intake runs on the runtime's threads"),
+        }
+    }
+    tokio::spawn(work(store, receiver));
 }
 
 /// A worker: takes whatever is queued (at least one order), commits it as one batch,
