@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, AnyExecutor, AssertSqlSafe, Row};
 use crate::rows::{execute_chunks, fetch_chunks, rows_per_statement, rows_query};
 use crate::{
     ClientId, IN_LIST_MAX, Ids, Placeholders, StoreError, StoreResult, fetch_json_rows, in_list,
-    insert_rows_sql, json_rows_sql, like_contains, numbered_first, update_rows_sql,
+    insert_rows_sql, json_rows_sql, like_contains, list_query, numbered_first, update_rows_sql,
 };
 
 /// An order's own fields, resolved to ids, as written.
@@ -332,14 +332,10 @@ pub async fn find_keys(
     for chunk in codes.chunks(IN_LIST_MAX) {
         let sql = format!(
             "SELECT id, channel_id, order_code, body_hash FROM orders \
-             WHERE client_id = $1 AND order_code IN {}",
-            in_list(placeholders, chunk.len(), 1)
+             WHERE client_id = $1 AND order_code {}",
+            in_list::<&str>(placeholders, chunk.len())
         );
-        let sql = numbered_first(placeholders, &sql);
-        let mut query = crate::generated(sql, chunk.len()).bind(client.0);
-        for code in chunk {
-            query = query.bind((*code).to_owned());
-        }
+        let query = list_query(placeholders, &sql, client, chunk)?;
         for row in query.fetch_all(&mut *conn).await? {
             stored.insert(
                 (row.try_get("channel_id")?, row.try_get("order_code")?),
@@ -870,14 +866,8 @@ pub(crate) async fn rows_for_ids(
     let placeholders = Placeholders::of(conn);
     let mut rows = Vec::new();
     for chunk in ids.chunks(IN_LIST_MAX) {
-        let statement = numbered_first(
-            placeholders,
-            &sql.replace("{ids}", &in_list(placeholders, chunk.len(), 1)),
-        );
-        let mut query = crate::generated(statement, chunk.len()).bind(client.0);
-        for id in chunk {
-            query = query.bind(*id);
-        }
+        let statement = sql.replace("IN {ids}", &in_list::<i64>(placeholders, chunk.len()));
+        let query = list_query(placeholders, &statement, client, chunk)?;
         rows.extend(query.fetch_all(&mut *conn).await?);
     }
     Ok(rows)
@@ -911,15 +901,9 @@ pub async fn lines_of(
     let placeholders = Placeholders::of(conn);
     let mut lines = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(IN_LIST_MAX) {
-        let inner = SQL.replace("{ids}", &in_list(placeholders, chunk.len(), 1));
-        let sql = numbered_first(
-            placeholders,
-            &json_rows_sql(placeholders, &LINE_READ_COLUMNS, &inner),
-        );
-        let mut query = crate::generated(sql, chunk.len()).bind(client.0);
-        for id in chunk {
-            query = query.bind(*id);
-        }
+        let inner = SQL.replace("IN {ids}", &in_list::<i64>(placeholders, chunk.len()));
+        let sql = json_rows_sql(placeholders, &LINE_READ_COLUMNS, &inner);
+        let query = list_query(placeholders, &sql, client, chunk)?;
         let chunk_lines: Vec<LineColumns> = fetch_json_rows(&mut *conn, query).await?;
         lines.extend(chunk_lines.into_iter().map(line_from_columns));
     }
@@ -1021,8 +1005,8 @@ pub(crate) fn allocatable_stock_of_skus_sql(placeholders: Placeholders, skus: us
             placeholders,
             &format!(
                 "SELECT warehouse_id, sku_id, bucket, qty FROM stock WHERE client_id = $1 \
-                 AND sku_id IN {} AND {ALLOCATABLE}",
-                in_list(placeholders, skus, 1)
+                 AND sku_id {} AND {ALLOCATABLE}",
+                in_list::<i64>(placeholders, skus)
             ),
         ),
     )
@@ -1053,10 +1037,7 @@ pub async fn allocatable_stock(
     let mut rows = Vec::new();
     for chunk in skus.chunks(IN_LIST_MAX) {
         let sql = allocatable_stock_of_skus_sql(placeholders, chunk.len());
-        let mut query = crate::generated(sql, chunk.len()).bind(client.0);
-        for sku in chunk {
-            query = query.bind(*sku);
-        }
+        let query = list_query(placeholders, &sql, client, chunk)?;
         rows.extend(fetch_json_rows::<(i64, i64, String, i64)>(conn, query).await?);
     }
     Ok(rows)

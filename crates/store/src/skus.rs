@@ -157,6 +157,18 @@ pub async fn list<'e>(
 }
 
 /// The ids of the client's SKUs among `codes`, by code; codes that are no SKU are absent.
+/// The read of [`ids_by_code`] for `codes` codes: `$1` the client, then the codes.
+pub(crate) fn ids_by_code_sql(placeholders: Placeholders, codes: usize) -> String {
+    crate::json_rows_sql(
+        placeholders,
+        &["id", "code"],
+        &format!(
+            "SELECT id, code FROM skus WHERE client_id = $1 AND code {}",
+            crate::in_list::<&str>(placeholders, codes)
+        ),
+    )
+}
+
 pub async fn ids_by_code(
     conn: &mut AnyConnection,
     client: ClientId,
@@ -164,26 +176,9 @@ pub async fn ids_by_code(
 ) -> StoreResult<std::collections::HashMap<String, i64>> {
     let mut ids = std::collections::HashMap::with_capacity(codes.len());
     for chunk in codes.chunks(UPSERT_ROWS_MAX) {
-        let list = match Placeholders::of(conn) {
-            Placeholders::Anonymous => vec!["?"; chunk.len()].join(", "),
-            Placeholders::Numbered => (2..chunk.len() + 2)
-                .map(|n| format!("${n}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        };
-        let first = match Placeholders::of(conn) {
-            Placeholders::Anonymous => "?",
-            Placeholders::Numbered => "$1",
-        };
-        let sql = crate::json_rows_sql(
-            Placeholders::of(conn),
-            &["id", "code"],
-            &format!("SELECT id, code FROM skus WHERE client_id = {first} AND code IN ({list})"),
-        );
-        let mut query = crate::generated(sql, chunk.len()).bind(client.0);
-        for code in chunk {
-            query = query.bind(code.to_string());
-        }
+        let placeholders = Placeholders::of(conn);
+        let sql = ids_by_code_sql(placeholders, chunk.len());
+        let query = crate::list_query(placeholders, &sql, client, chunk)?;
         let rows: Vec<(i64, String)> = crate::fetch_json_rows(conn, query).await?;
         ids.extend(rows.into_iter().map(|(id, code)| (code, id)));
     }
