@@ -1530,7 +1530,8 @@ mod plan_tests {
     }
 
     /// On PostgreSQL a read matching a list of values is one prepared statement whatever
-    /// the list's length, and finds the values through the index even as a generic plan.
+    /// the list's length, carries any text intact, and finds the values through the index
+    /// under a generic plan and a custom one, even before the table has statistics.
     #[tokio::test]
     async fn postgres_keeps_one_statement_for_a_list_of_any_length() {
         let url = crate::test_support::fresh_postgres().await;

@@ -156,7 +156,6 @@ pub async fn list<'e>(
     rows.iter().map(from_row).collect()
 }
 
-/// The ids of the client's SKUs among `codes`, by code; codes that are no SKU are absent.
 /// The read of [`ids_by_code`] for `codes` codes: `$1` the client, then the codes.
 pub(crate) fn ids_by_code_sql(placeholders: Placeholders, codes: usize) -> String {
     crate::json_rows_sql(
@@ -169,6 +168,7 @@ pub(crate) fn ids_by_code_sql(placeholders: Placeholders, codes: usize) -> Strin
     )
 }
 
+/// The ids of the client's SKUs among `codes`, by code; codes that are no SKU are absent.
 pub async fn ids_by_code(
     conn: &mut AnyConnection,
     client: ClientId,
