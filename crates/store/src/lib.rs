@@ -1107,11 +1107,19 @@ fn insert_rows_sql(
         (Ids::Given, Placeholders::Numbered) => "OVERRIDING SYSTEM VALUE ",
         _ => "",
     };
-    format!(
-        "INSERT INTO {table} ({}) {overriding}{} {tail}",
-        names.join(", "),
-        rows::rows_source(placeholders, &types, rows)
-    )
+    match placeholders {
+        // The list's null rows (see `rows::rows_source`) are left out.
+        Placeholders::Anonymous => format!(
+            "INSERT INTO {table} ({}) SELECT * FROM ({}) WHERE column1 IS NOT NULL {tail}",
+            names.join(", "),
+            rows::rows_source(placeholders, &types, rows)
+        ),
+        Placeholders::Numbered => format!(
+            "INSERT INTO {table} ({}) {overriding}{} {tail}",
+            names.join(", "),
+            rows::rows_source(placeholders, &types, rows)
+        ),
+    }
 }
 
 /// Rows per multi-row statement: well under SQLite's 32,766 and PostgreSQL's 65,535
