@@ -17,7 +17,7 @@ use serde::ser::{self, Impossible};
 use sqlx::AnyConnection;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
-use sqlx::{Any, AssertSqlSafe};
+use sqlx::{Any, Arguments, AssertSqlSafe};
 
 use crate::{Placeholders, StoreError, StoreResult, UPSERT_ROWS_MAX};
 
@@ -74,23 +74,28 @@ pub(crate) fn rows_query<'q, T: Serialize>(
 ) -> StoreResult<Query<'q, Any, AnyArguments>> {
     match placeholders {
         Placeholders::Anonymous => {
-            // Kept prepared: its text has one of a few shapes (see `sqlite_rows_written`).
+            let (count, written) = (rows.len(), sqlite_rows_written(rows.len()));
             let mut binder = Binder {
-                query: Some(sqlx::query(AssertSqlSafe(sql))),
+                arguments: AnyArguments::default(),
                 bound: 0,
                 row_starts: false,
             };
+            let mut rows = rows.iter();
+            if let Some(first) = rows.next() {
+                first.serialize(RowBinder(&mut binder))?;
+                // Room for every value at once, now that a row's width is known.
+                let values = binder.bound * written;
+                binder.arguments.reserve(values - binder.bound, 0);
+            }
             for row in rows {
                 row.serialize(RowBinder(&mut binder))?;
             }
-            if let Some(per_row) = binder.bound.checked_div(rows.len()) {
-                for _ in 0..(sqlite_rows_written(rows.len()) - rows.len()) * per_row {
-                    binder.bind(None::<i64>)?;
-                }
+            let per_row = binder.bound.checked_div(count).unwrap_or(0);
+            while binder.bound < per_row * written {
+                binder.bind(None::<i64>)?;
             }
-            binder
-                .query
-                .ok_or_else(|| StoreError::Corrupt("a row was bound halfway".into()))
+            // Kept prepared: its text has one of a few shapes (see `sqlite_rows_written`).
+            Ok(sqlx::query_with(AssertSqlSafe(sql), binder.arguments))
         }
         Placeholders::Numbered => {
             let text = serde_json::to_string(rows)
@@ -155,10 +160,9 @@ pub(crate) fn sqlite_rows_written(rows: usize) -> usize {
     }
 }
 
-/// A query whose parameters are bound value by value as rows serialize.
-struct Binder<'q> {
-    /// Taken out and put back around each bind (`bind` consumes the query).
-    query: Option<Query<'q, Any, AnyArguments>>,
+/// A statement's parameters, bound value by value as rows serialize.
+struct Binder {
+    arguments: AnyArguments,
     /// Values bound so far.
     bound: usize,
     /// The next value is a row's first, which must not be null: the list's null rows are
@@ -166,13 +170,14 @@ struct Binder<'q> {
     row_starts: bool,
 }
 
-impl<'q> Binder<'q> {
-    fn bind<T>(&mut self, value: T) -> Result<(), BindError>
+impl Binder {
+    fn bind<'q, T>(&mut self, value: T) -> Result<(), BindError>
     where
         T: 'q + sqlx::Encode<'q, Any> + sqlx::Type<Any>,
     {
-        let query = self.query.take().ok_or(BindError::Lost)?;
-        self.query = Some(query.bind(value));
+        self.arguments
+            .add(value)
+            .map_err(|e| BindError::Custom(e.to_string()))?;
         self.bound += 1;
         self.row_starts = false;
         Ok(())
@@ -183,8 +188,6 @@ impl<'q> Binder<'q> {
 enum BindError {
     #[error("a row must serialize as a tuple of scalars; {0} cannot be bound")]
     Unsupported(&'static str),
-    #[error("the query was lost while binding")]
-    Lost,
     #[error("{0}")]
     Custom(String),
 }
@@ -202,9 +205,9 @@ impl From<BindError> for StoreError {
 }
 
 /// Serializes one row: a tuple, each element one parameter.
-struct RowBinder<'a, 'q>(&'a mut Binder<'q>);
+struct RowBinder<'a>(&'a mut Binder);
 
-impl<'q> ser::SerializeTuple for RowBinder<'_, 'q> {
+impl ser::SerializeTuple for RowBinder<'_> {
     type Ok = ();
     type Error = BindError;
     fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), BindError> {
@@ -259,7 +262,7 @@ macro_rules! neither_row_nor_value {
     };
 }
 
-impl<'a, 'q> ser::Serializer for RowBinder<'a, 'q> {
+impl<'a> ser::Serializer for RowBinder<'a> {
     type Ok = ();
     type Error = BindError;
     type SerializeSeq = Impossible<(), BindError>;
@@ -307,9 +310,9 @@ macro_rules! bind_as_i64 {
 
 /// Serializes one value of a row as one bound parameter. Integers bind as `i64`, text as
 /// text, `None` as a null.
-struct ValueBinder<'a, 'q>(&'a mut Binder<'q>);
+struct ValueBinder<'a>(&'a mut Binder);
 
-impl<'a, 'q> ser::Serializer for ValueBinder<'a, 'q> {
+impl<'a> ser::Serializer for ValueBinder<'a> {
     type Ok = ();
     type Error = BindError;
     type SerializeSeq = Impossible<(), BindError>;
