@@ -151,7 +151,7 @@ pub(crate) async fn fetch_chunks<C>(
 /// shapes, whatever the number of rows, and stays prepared: with a list as long as its
 /// rows, each ingest batch's ~10 multi-row statements had texts never seen before, and
 /// parsing them took 13% of SQLite's thread (64-client ingest, `perf`). Binding the null
-/// rows costs less than that (ingest 15–40% more orders a second, docs/decisions.md).
+/// rows costs less than that (docs/decisions.md).
 pub(crate) fn sqlite_rows_written(rows: usize) -> usize {
     if rows <= 1 {
         rows
