@@ -1633,39 +1633,29 @@ mod tests {
                 })
                 .collect()
         };
+        // Each event written with its ids, beside the id it was answered.
+        async fn with_ids(
+            conn: &mut sqlx::AnyConnection,
+            client: crate::ClientId,
+            events: Vec<(&'static str, Option<i64>, String)>,
+        ) -> Vec<((&'static str, Option<i64>, String), i64)> {
+            let ids = emit_many_with_ids(conn, client, &events, 1)
+                .await
+                .expect("events with ids");
+            events.into_iter().zip(ids).collect()
+        }
         let mut answered = Vec::new();
         emit_many(tx.conn(), client, &events("before", 2), 1)
             .await
             .expect("emit");
-        let first = events("first", 3);
-        answered.extend(
-            first.iter().cloned().zip(
-                emit_many_with_ids(tx.conn(), client, &first, 1)
-                    .await
-                    .expect("first"),
-            ),
-        );
+        answered.extend(with_ids(tx.conn(), client, events("first", 3)).await);
         emit_many(tx.conn(), client, &events("between", 1), 1)
             .await
             .expect("emit");
-        let second = events("second", 1_001);
-        answered.extend(
-            second.iter().cloned().zip(
-                emit_many_with_ids(tx.conn(), client, &second, 1)
-                    .await
-                    .expect("second"),
-            ),
-        );
+        answered.extend(with_ids(tx.conn(), client, events("second", 1_001)).await);
         tx.commit().await.expect("commit");
         let mut tx = store.begin_write().await.expect("begin");
-        let third = events("third", 2);
-        answered.extend(
-            third.iter().cloned().zip(
-                emit_many_with_ids(tx.conn(), client, &third, 2)
-                    .await
-                    .expect("third"),
-            ),
-        );
+        answered.extend(with_ids(tx.conn(), client, events("third", 2)).await);
         tx.commit().await.expect("commit");
 
         let ids: Vec<i64> = answered.iter().map(|(_, id)| *id).collect();
