@@ -1103,23 +1103,16 @@ fn insert_rows_sql(
 ) -> String {
     let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
     let types: Vec<&str> = columns.iter().map(|(_, ty)| *ty).collect();
-    let overriding = match (ids, placeholders) {
-        (Ids::Given, Placeholders::Numbered) => "OVERRIDING SYSTEM VALUE ",
-        _ => "",
-    };
-    match placeholders {
+    let source = rows::rows_source(placeholders, &types, rows);
+    let source = match (placeholders, ids) {
         // The list's null rows (see `rows::rows_source`) are left out.
-        Placeholders::Anonymous => format!(
-            "INSERT INTO {table} ({}) SELECT * FROM ({}) WHERE column1 IS NOT NULL {tail}",
-            names.join(", "),
-            rows::rows_source(placeholders, &types, rows)
-        ),
-        Placeholders::Numbered => format!(
-            "INSERT INTO {table} ({}) {overriding}{} {tail}",
-            names.join(", "),
-            rows::rows_source(placeholders, &types, rows)
-        ),
-    }
+        (Placeholders::Anonymous, _) => {
+            format!("SELECT * FROM ({source}) WHERE column1 IS NOT NULL")
+        }
+        (Placeholders::Numbered, Ids::Given) => format!("OVERRIDING SYSTEM VALUE {source}"),
+        (Placeholders::Numbered, Ids::Drawn) => source,
+    };
+    format!("INSERT INTO {table} ({}) {source} {tail}", names.join(", "))
 }
 
 /// Rows per multi-row statement: well under SQLite's 32,766 and PostgreSQL's 65,535
