@@ -100,6 +100,11 @@ pub async fn apply(
 /// decrement per (key, source bucket) carrying the sum of its movements, one increment per
 /// (key, target bucket), one ledger row per movement. [`StoreError::Insufficient`] when any
 /// source holds less than its sum; the caller's transaction then must not commit.
+///
+/// The ledger rows are written in key order, each key's movements in the order given: the
+/// ledger's key index (client, warehouse, SKU, id) then takes each batch's entries a page
+/// at a time rather than at a random place per row. A key's history keeps its order; rows
+/// of different keys written by one call are one transaction's, at one time, either way.
 pub async fn apply_many(
     conn: &mut AnyConnection,
     movements: &[(StockKey, Movement, String)],
@@ -108,16 +113,19 @@ pub async fn apply_many(
 ) -> StoreResult<()> {
     let keys: Vec<StockKey> = movements.iter().map(|(key, _, _)| *key).collect();
     lock_keys(&mut *conn, keys).await?;
-    let mut takes: BTreeMap<(StockKey, String), i64> = BTreeMap::new();
-    let mut gives: BTreeMap<(StockKey, String), i64> = BTreeMap::new();
-    for (key, movement, _) in movements {
+    // Each movement's buckets as stored, spelled once for the balances and the ledger.
+    let buckets: Vec<(String, String)> = movements
+        .iter()
+        .map(|(_, movement, _)| (movement.from().to_string(), movement.to().to_string()))
+        .collect();
+    let mut takes: BTreeMap<(StockKey, &str), i64> = BTreeMap::new();
+    let mut gives: BTreeMap<(StockKey, &str), i64> = BTreeMap::new();
+    for ((key, movement, _), (from, to)) in movements.iter().zip(&buckets) {
         if *movement.from() != Bucket::External {
-            *takes
-                .entry((*key, movement.from().to_string()))
-                .or_default() += movement.qty();
+            *takes.entry((*key, from)).or_default() += movement.qty();
         }
         if *movement.to() != Bucket::External {
-            *gives.entry((*key, movement.to().to_string())).or_default() += movement.qty();
+            *gives.entry((*key, to)).or_default() += movement.qty();
         }
     }
     let placeholders = Placeholders::of(conn);
@@ -181,20 +189,22 @@ pub async fn apply_many(
         ("actor", "TEXT"),
         ("at", "BIGINT"),
     ];
+    let mut in_key_order: Vec<_> = movements.iter().zip(&buckets).collect();
+    in_key_order.sort_by_key(|((key, _, _), _)| *key);
     execute_chunks(
         &mut *conn,
-        movements.chunks(rows_per_statement(placeholders)),
+        in_key_order.chunks(rows_per_statement(placeholders)),
         |chunk| {
             let sql = insert_rows_sql(placeholders, "ledger", &LEDGER, Ids::Drawn, "", chunk.len());
             let rows: Vec<_> = chunk
                 .iter()
-                .map(|(key, movement, reference)| {
+                .map(|((key, movement, reference), (from, to))| {
                     (
                         key.client.0,
                         key.warehouse,
                         key.sku,
-                        movement.from().to_string(),
-                        movement.to().to_string(),
+                        from,
+                        to,
                         movement.qty(),
                         movement.kind().as_str(),
                         reference,
@@ -211,10 +221,10 @@ pub async fn apply_many(
 }
 
 /// A stock statement's rows, one per (key, bucket): `(client, warehouse, sku, bucket, qty)`.
-fn bucket_rows(chunk: &[((StockKey, String), i64)]) -> Vec<(i64, i64, i64, &str, i64)> {
+fn bucket_rows<'a>(chunk: &[((StockKey, &'a str), i64)]) -> Vec<(i64, i64, i64, &'a str, i64)> {
     chunk
         .iter()
-        .map(|((key, bucket), qty)| (key.client.0, key.warehouse, key.sku, bucket.as_str(), *qty))
+        .map(|((key, bucket), qty)| (key.client.0, key.warehouse, key.sku, *bucket, *qty))
         .collect()
 }
 
@@ -610,9 +620,9 @@ mod tests {
     /// Keys: more than one statement's chunk on either backend.
     const KEYS: i64 = 6_500;
 
-    /// A short source in a later chunk of the decrements refuses the whole write, however
-    /// many chunks ran before it, and the transaction leaves no unit moved.
-    async fn a_short_key_in_a_later_chunk_is_refused(url: &str) {
+    /// A fresh store with one client, one warehouse and `n` SKUs, `units` received into
+    /// QC at every key (one ledger row each); the keys in SKU order.
+    async fn keys_received(url: &str, n: i64, units: i64) -> (Store, i64, Vec<StockKey>) {
         let store = Store::connect(url, &StoreOptions::default())
             .await
             .expect("open");
@@ -656,7 +666,7 @@ mod tests {
                  VALUES ({client}, {warehouse}, 0)"
             ),
             format!(
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {KEYS}) \
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
                  INSERT INTO skus (client_id, code, name, mrp_minor, attributes, created_at, \
                  updated_at) SELECT {client}, 'S' || CAST(i AS TEXT), 'S', 100, '{{}}', 0, 0 FROM n"
             ),
@@ -684,12 +694,19 @@ mod tests {
             .collect();
         let received: Vec<_> = keys
             .iter()
-            .map(|key| (*key, Movement::grn(1).expect("grn"), "GRN".to_owned()))
+            .map(|key| (*key, Movement::grn(units).expect("grn"), "GRN".to_owned()))
             .collect();
         apply_many(&mut *conn, &received, "test", 1)
             .await
             .expect("received");
         tx.commit().await.expect("commit");
+        (store, client, keys)
+    }
+
+    /// A short source in a later chunk of the decrements refuses the whole write, however
+    /// many chunks ran before it, and the transaction leaves no unit moved.
+    async fn a_short_key_in_a_later_chunk_is_refused(url: &str) {
+        let (store, client, keys) = keys_received(url, KEYS, 1).await;
 
         // One unit passes QC at every key but the last, which asks for two.
         let passed: Vec<_> = keys
@@ -722,6 +739,58 @@ mod tests {
             (KEYS, 0, KEYS),
             "nothing moved"
         );
+    }
+
+    /// The ledger rows of one call are written key by key, each key's movements in the
+    /// order given, whatever order the movements came in.
+    async fn ledger_rows_are_written_in_key_order(url: &str) {
+        let (store, client, keys) = keys_received(url, 3, 2).await;
+        let [first, second, third] = [keys[0], keys[1], keys[2]];
+        let passed = |key: StockKey, reference: &str| {
+            (key, Movement::qc_pass(1).expect("qc"), reference.to_owned())
+        };
+        let movements = [
+            passed(third, "third, then"),
+            passed(first, "first"),
+            passed(third, "third, again"),
+            passed(second, "second"),
+        ];
+        let mut tx = store.begin_write().await.expect("begin");
+        apply_many(tx.conn(), &movements, "test", 2)
+            .await
+            .expect("passed");
+        tx.commit().await.expect("commit");
+        let written: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT sku_id, reference FROM ledger WHERE client_id = $1 AND at = 2 ORDER BY id",
+        )
+        .bind(client)
+        .fetch_all(store.pool())
+        .await
+        .expect("ledger");
+        assert_eq!(
+            written,
+            [
+                (first.sku, "first".to_owned()),
+                (second.sku, "second".to_owned()),
+                (third.sku, "third, then".to_owned()),
+                (third.sku, "third, again".to_owned()),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn sqlite_writes_ledger_rows_in_key_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        ledger_rows_are_written_in_key_order(&format!(
+            "sqlite://{}",
+            dir.path().join("oms.db").display()
+        ))
+        .await;
+    }
+
+    #[tokio::test]
+    async fn postgres_writes_ledger_rows_in_key_order() {
+        ledger_rows_are_written_in_key_order(&crate::test_support::fresh_postgres().await).await;
     }
 
     #[tokio::test]
