@@ -239,7 +239,9 @@ pub(crate) async fn catalogue(
 
 /// A backlog of `orders` waiting B2C orders (1–3 lines over the catalogue), stored without
 /// stock so nothing allocates, then stock for every SKU at every warehouse; then one timed
-/// allocation pass over the whole backlog.
+/// allocation pass over the whole backlog. Each order is due on a day and hour of its own
+/// (`dispatch_by`), as a real backlog is: the pass plans in SLA order, not in the order the
+/// orders arrived, and writes what it planned in that order unless a write sorts it.
 pub async fn allocate(args: AllocateArgs) -> anyhow::Result<()> {
     let (store, _dir) = open(args.database_url.as_deref()).await?;
     let (client, warehouse_ids) = catalogue(&store, args.skus, args.warehouses, "bench").await?;
@@ -256,6 +258,14 @@ pub async fn allocate(args: AllocateArgs) -> anyhow::Result<()> {
             (
                 "fulfilment_type".to_owned(),
                 "MULTI_SHIPMENT_PARTIAL".to_owned(),
+            ),
+            (
+                "dispatch_by".to_owned(),
+                format!(
+                    "2026-12-{:02}T{:02}:00:00Z",
+                    1 + rng.below(28),
+                    rng.below(24)
+                ),
             ),
             ("ship_to.name".to_owned(), "Customer".to_owned()),
             ("ship_to.address".to_owned(), "Street 1".to_owned()),
