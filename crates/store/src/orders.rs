@@ -1352,16 +1352,20 @@ pub async fn insert_allocations(
 }
 
 /// Writes allocation rows alone: for lines written with their allocated counts already
-/// (see [`insert_lines`]).
+/// (see [`insert_lines`]). Written shipment by shipment, each shipment's rows in the order
+/// given — the order every read of a shipment's allocations keeps (by id): a pass gives its
+/// rows in SLA order, which put each at a random place in the shipment index.
 pub async fn insert_allocation_rows(
     conn: &mut AnyConnection,
     client: ClientId,
     rows: &[NewAllocation],
 ) -> StoreResult<()> {
     let placeholders = Placeholders::of(conn);
+    let mut in_shipment_order: Vec<&NewAllocation> = rows.iter().collect();
+    in_shipment_order.sort_by_key(|(shipment, ..)| *shipment);
     execute_chunks(
         &mut *conn,
-        rows.chunks(rows_per_statement(placeholders)),
+        in_shipment_order.chunks(rows_per_statement(placeholders)),
         |chunk| {
             let sql = insert_rows_sql(
                 placeholders,

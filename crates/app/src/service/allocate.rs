@@ -610,6 +610,9 @@ async fn apply(
     let (wrote, built) = tokio::join!(biased; writing, building);
     wrote?;
     let mut events = built?;
+    // Order by order, each order's events in the order built: planned in SLA order, they
+    // went to random places in the outbox's order index.
+    events.sort_by_key(|(_, order, _)| *order);
     // The orders' events, then the stock's, written together.
     events.extend(changes.announcements(conn).await?);
     if !keep {
