@@ -1446,7 +1446,7 @@ async fn add_to_lines(
 /// Records many orders' allocation attempts: (order, status, trace). Written in order id
 /// order, whatever order they come in: a pass attempts orders in SLA order, and updated
 /// in that order its rows (and their status index entries) were rewritten a random page
-/// at a time (a 100,000-order pass with spread SLAs: 7.3–7.8 s → 6.2–6.7 s sorted).
+/// at a time (measured in BENCHMARKS.md, 2026-12-03 evening).
 pub async fn record_attempts(
     conn: &mut AnyConnection,
     attempts: &[(i64, String, String)],
