@@ -1122,7 +1122,19 @@ pub const UPSERT_ROWS_MAX: usize = 1000;
 /// What the store's own tests share.
 #[cfg(test)]
 pub(crate) mod test_support {
+    use sqlx::Row;
+
     use crate::{Store, StoreOptions};
+
+    /// Runs a test's setup insert, written out in plain SQL, answering the `id` it returns.
+    pub(crate) async fn inserted_id(conn: &mut crate::Conn, sql: String) -> i64 {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_one(conn)
+            .await
+            .expect("insert")
+            .try_get("id")
+            .expect("id")
+    }
 
     /// A fresh, empty database on the suite's PostgreSQL cluster (`OMS_TEST_PG_URL`), so a
     /// test that migrates and writes leaves the cluster's own database alone.

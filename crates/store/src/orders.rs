@@ -1615,8 +1615,11 @@ async fn emit(
 mod tests {
     use sqlx::Row;
 
-    use super::{emit_many, emit_many_with_ids, phone_digits_pattern};
-    use crate::{Store, StoreOptions, clients};
+    use super::{
+        Inserted, NewAllocation, OrderRecord, emit_many, emit_many_with_ids, insert,
+        insert_allocation_rows, insert_shipments, lines, phone_digits_pattern,
+    };
+    use crate::{Store, StoreOptions, clients, warehouses};
 
     /// Events written with their ids answered (drawn ahead on SQLite, returned on
     /// PostgreSQL) get the ids they are stored under, ascending in the order given, also
@@ -1696,6 +1699,142 @@ mod tests {
     #[tokio::test]
     async fn postgres_event_ids_are_the_stored_ones() {
         event_ids_are_the_stored_ones(&crate::test_support::fresh_postgres().await).await;
+    }
+
+    /// Allocation rows given for two shipments in turn are written shipment by shipment,
+    /// each shipment's rows in the order given: a shipment's pick list reads them by id.
+    async fn allocation_rows_keep_their_order_per_shipment(url: &str) {
+        let store = Store::connect(url, &StoreOptions::default())
+            .await
+            .expect("open");
+        store.migrate().await.expect("migrate");
+        let mut tx = store.begin_write().await.expect("begin");
+        let conn = tx.conn();
+        let client = clients::insert(&mut *conn, "acme", "Acme", "{}", 1)
+            .await
+            .expect("client")
+            .id;
+        let id = crate::test_support::inserted_id;
+        let mut warehouses = Vec::new();
+        for code in ["BLR1", "DEL1"] {
+            let warehouse = id(
+                &mut *conn,
+                format!(
+                    "INSERT INTO warehouses (code, name, kind, pincode, priority, created_at, \
+                     updated_at) VALUES ('{code}', 'W', 'WAREHOUSE', '560001', 1, 0, 0) RETURNING id"
+                ),
+            )
+            .await;
+            warehouses::map_to_client(&mut *conn, client, warehouse, 0)
+                .await
+                .expect("mapped");
+            warehouses.push(warehouse);
+        }
+        let sku = id(
+            &mut *conn,
+            format!(
+                "INSERT INTO skus (client_id, code, name, mrp_minor, attributes, created_at, \
+                 updated_at) VALUES ({},  'TEE', 'Tee', 100, '{{}}', 0, 0) RETURNING id",
+                client.0
+            ),
+        )
+        .await;
+        let channel = id(
+            &mut *conn,
+            format!(
+                "INSERT INTO channels (client_id, code, name, kind, created_at, updated_at) \
+                 VALUES ({},  'WEB', 'Web', 'WEBSITE', 0, 0) RETURNING id",
+                client.0
+            ),
+        )
+        .await;
+        const ROWS: i64 = 300;
+        let record = OrderRecord {
+            channel_id: channel,
+            order_code: "A-1".into(),
+            kind: "B2C".into(),
+            fulfilment_type: "MULTI_SHIPMENT_PARTIAL".into(),
+            retry: "AUTO".into(),
+            dispatch_by: None,
+            priority: 0,
+            warehouse_id: None,
+            destination_warehouse_id: None,
+            stock: "GOOD".into(),
+            ship_name: None,
+            ship_address: None,
+            ship_pincode: Some("560001".into()),
+            ship_phone: None,
+            ship_email: None,
+            ship_lat: None,
+            ship_lon: None,
+        };
+        let order = match insert(
+            &mut *conn,
+            client,
+            &record,
+            "hash",
+            &[("1".into(), sku, ROWS * (ROWS + 1), None)],
+            1,
+        )
+        .await
+        .expect("order")
+        {
+            Inserted::Created(order) => order,
+            exists => panic!("a fresh order exists: {exists:?}"),
+        };
+        let line = lines(&mut *conn, client, order).await.expect("lines")[0].id;
+        let pairs: Vec<(i64, i64)> = warehouses.iter().map(|w| (order, *w)).collect();
+        let shipment_of = insert_shipments(&mut *conn, client, &pairs, 1)
+            .await
+            .expect("shipments");
+        let shipments: Vec<i64> = pairs.iter().map(|pair| shipment_of[pair]).collect();
+        // The later shipment's rows first, then the two in turn: each row's quantity
+        // says where it stood among its shipment's rows.
+        let rows: Vec<NewAllocation> = (1..=ROWS)
+            .flat_map(|n| [(1, n), (0, n)])
+            .map(|(at, qty)| {
+                let warehouse = warehouses[at];
+                (shipments[at], line, warehouse, sku, "GOOD".to_owned(), qty)
+            })
+            .collect();
+        insert_allocation_rows(&mut *conn, client, &rows)
+            .await
+            .expect("allocated");
+        let (first, second) = (shipments[0], shipments[1]);
+        tx.commit().await.expect("commit");
+
+        let mut conn = store.pool().acquire().await.expect("conn");
+        let mut all = Vec::new();
+        for shipment in [first, second] {
+            let read = crate::fulfilment::shipment_allocations(&mut conn, client, shipment)
+                .await
+                .expect("read");
+            let quantities: Vec<i64> = read.iter().map(|row| row.qty).collect();
+            assert_eq!(
+                quantities,
+                (1..=ROWS).collect::<Vec<_>>(),
+                "shipment {shipment}"
+            );
+            all.extend(read.iter().map(|row| (row.shipment_id, row.id)));
+        }
+        // And shipment by shipment in the table: ids ascend through the first, then the second.
+        assert!(all.windows(2).all(|pair| pair[0].1 < pair[1].1), "{all:?}");
+    }
+
+    #[tokio::test]
+    async fn sqlite_allocation_rows_keep_their_order_per_shipment() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        allocation_rows_keep_their_order_per_shipment(&format!(
+            "sqlite://{}",
+            dir.path().join("oms.db").display()
+        ))
+        .await;
+    }
+
+    #[tokio::test]
+    async fn postgres_allocation_rows_keep_their_order_per_shipment() {
+        allocation_rows_keep_their_order_per_shipment(&crate::test_support::fresh_postgres().await)
+            .await;
     }
 
     #[test]

@@ -636,14 +636,7 @@ mod tests {
         );
         let mut tx = store.begin_write().await.expect("begin");
         let conn = tx.conn();
-        let id = async |conn: &mut crate::Conn, sql: String| -> i64 {
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .fetch_one(conn)
-                .await
-                .expect("insert")
-                .try_get("id")
-                .expect("id")
-        };
+        let id = crate::test_support::inserted_id;
         let client = id(
             &mut *conn,
             format!(

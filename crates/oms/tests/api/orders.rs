@@ -29,6 +29,7 @@ on_both_backends!(
     retry_none_waits_for_a_person,
     racing_orders_for_scarce_stock_allocate_exactly_what_exists,
     order_files_are_all_or_nothing_and_allocate_what_they_add,
+    a_pass_writes_each_orders_events_together_in_order,
 );
 
 pub const BLR: (f64, f64) = (12.97, 77.59);
@@ -926,6 +927,89 @@ async fn racing_orders_for_scarce_stock_allocate_exactly_what_exists(app: &TestA
         (blr["available"].as_i64(), del["available"].as_i64()),
         (Some(0), Some(0))
     );
+}
+
+/// A pass plans its orders in SLA order, but writes each order's events together, order
+/// by order (as they were created), `order.allocated` before its shipments' releases: a
+/// WMS reading the outbox meets an order whole.
+async fn a_pass_writes_each_orders_events_together_in_order(app: &TestApp) {
+    const ORDERS: usize = 40;
+    let acme = shop(app).await;
+    let codes: Vec<String> = (0..ORDERS).map(|i| format!("SPLIT-{i:02}")).collect();
+    for (i, code) in codes.iter().enumerate() {
+        let mut order = b2c(
+            code,
+            "MYNTRA",
+            "BLOCK_COMPLETE",
+            &[("TEE", 1), ("JEANS", 1)],
+            BLR,
+        );
+        // Due at times that are no order of creation: the pass plans them shuffled.
+        let hours = (i * 17) % ORDERS;
+        order["dispatch_by"] = json!(format!(
+            "2026-12-{:02}T{:02}:00:00Z",
+            1 + hours / 24,
+            hours % 24
+        ));
+        let (status, body) = app.post("/api/v1/orders", &acme.integration, order).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    // TEE only at BLR1, JEANS only at DEL1: no order can be allocated whole until both
+    // are in, and then every order ships from both.
+    stock(app, &acme, "BLR1", "TEE", ORDERS as i64).await;
+    let after = events_after(app, &acme, 0)
+        .await
+        .last()
+        .map_or(0, |last| last["id"].as_i64().expect("id"));
+    stock(app, &acme, "DEL1", "JEANS", ORDERS as i64).await;
+    let (status, summary) = app
+        .post("/api/v1/allocation/run", &acme.admin, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    for code in &codes {
+        eventually(app, &acme.admin, code, |o| o["status"] == "RELEASED").await;
+    }
+    let written: Vec<(String, String)> = events_after(app, &acme, after)
+        .await
+        .iter()
+        .filter(|event| event["type"] != "inventory.changed")
+        .map(|event| {
+            (
+                event["data"]["order_code"]
+                    .as_str()
+                    .expect("order code")
+                    .to_owned(),
+                event["type"].as_str().expect("type").to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = codes
+        .iter()
+        .flat_map(|code| {
+            ["order.allocated", "shipment.released", "shipment.released"]
+                .map(|kind| (code.clone(), kind.to_owned()))
+        })
+        .collect();
+    assert_eq!(written, expected);
+}
+
+/// Every outbox event after id `after`, page by page.
+async fn events_after(app: &TestApp, keys: &ClientKeys, mut after: i64) -> Vec<Value> {
+    let mut events = Vec::new();
+    loop {
+        let (status, page) = app
+            .get(
+                &format!("/api/v1/events?after={after}&limit=500"),
+                &keys.integration,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        events.extend(page["items"].as_array().expect("items").iter().cloned());
+        match page["next_after"].as_i64() {
+            Some(next) => after = next,
+            None => return events,
+        }
+    }
 }
 
 async fn order_files_are_all_or_nothing_and_allocate_what_they_add(app: &TestApp) {
