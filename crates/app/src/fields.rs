@@ -61,6 +61,11 @@ impl Fields {
         self.values.get(name).cloned()
     }
 
+    /// Field `name`, borrowed: for comparing and copying without a clone of its own.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
     /// Every field under `prefix.`, with the prefix removed, in name order.
     pub fn under(&self, prefix: &str) -> Vec<(String, String)> {
         let dotted = format!("{prefix}.");

@@ -30,6 +30,7 @@ on_both_backends!(
     racing_orders_for_scarce_stock_allocate_exactly_what_exists,
     order_files_are_all_or_nothing_and_allocate_what_they_add,
     a_pass_writes_each_orders_events_together_in_order,
+    a_large_order_file_reports_bad_rows_wherever_they_are,
 );
 
 pub const BLR: (f64, f64) = (12.97, 77.59);
@@ -1010,6 +1011,75 @@ async fn events_after(app: &TestApp, keys: &ClientKeys, mut after: i64) -> Vec<V
             None => return events,
         }
     }
+}
+
+/// A file large enough to be checked on several threads reports each bad cell at its
+/// own row, wherever in the file it is, and writes nothing; the same file made good is
+/// written whole.
+async fn a_large_order_file_reports_bad_rows_wherever_they_are(app: &TestApp) {
+    const ORDERS: usize = 5_000;
+    let acme = shop(app).await;
+    let header = "order_code,kind,channel,fulfilment_type,ship_to.name,ship_to.address,\
+                  ship_to.pincode,line_id,sku,qty\n";
+    let file = |bad: &[(usize, &str)]| {
+        let mut file = String::from(header);
+        for i in 0..ORDERS {
+            // Two lines an order; a bad order's second line has a wrong quantity or no SKU.
+            let second = match bad.iter().find(|(at, _)| *at == i) {
+                Some((_, wrong)) => *wrong,
+                None => "JEANS,1",
+            };
+            file.push_str(&format!(
+                "BIG-{i:05},B2C,MYNTRA,MULTI_SHIPMENT_PARTIAL,Asha,1 MG Road,560001,1,TEE,1\n\
+                 BIG-{i:05},B2C,MYNTRA,MULTI_SHIPMENT_PARTIAL,Asha,1 MG Road,560001,2,{second}\n"
+            ));
+        }
+        file
+    };
+    // Order i's second line is row 2 + 2i + 1.
+    let bad = [
+        (3, "JEANS,0"),
+        (ORDERS / 2 + 1, ",1"),
+        (ORDERS - 1, "JEANS,x"),
+    ];
+    let (status, body) = app
+        .upload("outward-orders", &acme.integration, file(&bad))
+        .await;
+    let error = assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let row = |order: usize| (2 * order + 3) as i64;
+    assert_eq!(
+        rejected_cells(&error),
+        [
+            (row(3), "qty"),
+            (row(ORDERS / 2 + 1), "sku"),
+            (row(ORDERS - 1), "qty")
+        ],
+        "{error}"
+    );
+    let (_, page) = app.get("/api/v1/orders", &acme.admin).await;
+    assert_eq!(
+        page["items"],
+        json!([]),
+        "nothing of a refused file is stored"
+    );
+
+    let (status, body) = app
+        .upload("outward-orders", &acme.integration, file(&[]))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rows"], 2 * ORDERS, "{body}");
+    let (_, last) = app
+        .get(
+            &format!("/api/v1/orders/BIG-{:05}", ORDERS - 1),
+            &acme.admin,
+        )
+        .await;
+    assert_eq!(last["lines"].as_array().map(Vec::len), Some(2), "{last}");
 }
 
 async fn order_files_are_all_or_nothing_and_allocate_what_they_add(app: &TestApp) {
