@@ -37,6 +37,7 @@ const EMBEDDED: &[Embedded] = &[
     embedded!(9, "order_reads", "0009_order_reads.sql"),
     embedded!(10, "update_room", "0010_update_room.sql"),
     embedded!(11, "fewer_index_writes", "0011_fewer_index_writes.sql"),
+    embedded!(12, "line_room", "0012_line_room.sql"),
 ];
 
 /// `NNNN_name.sql` for every migration, in order: what both folders must hold.
@@ -52,6 +53,7 @@ pub const MIGRATION_NAMES: &[&str] = &[
     "0009_order_reads.sql",
     "0010_update_room.sql",
     "0011_fewer_index_writes.sql",
+    "0012_line_room.sql",
 ];
 
 pub(crate) fn migrator(backend: Backend) -> Migrator {

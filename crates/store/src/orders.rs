@@ -1616,7 +1616,7 @@ mod tests {
     use sqlx::Row;
 
     use super::{
-        Inserted, NewAllocation, OrderRecord, emit_many, emit_many_with_ids, insert,
+        Inserted, NewAllocation, NewLine, OrderRecord, emit_many, emit_many_with_ids, insert,
         insert_allocation_rows, insert_shipments, lines, phone_digits_pattern,
     };
     use crate::{Store, StoreOptions, clients, warehouses};
@@ -1701,15 +1701,17 @@ mod tests {
         event_ids_are_the_stored_ones(&crate::test_support::fresh_postgres().await).await;
     }
 
-    /// Allocation rows given for two shipments in turn are written shipment by shipment,
-    /// each shipment's rows in the order given: a shipment's pick list reads them by id.
-    async fn allocation_rows_keep_their_order_per_shipment(url: &str) {
-        let store = Store::connect(url, &StoreOptions::default())
-            .await
-            .expect("open");
-        store.migrate().await.expect("migrate");
-        let mut tx = store.begin_write().await.expect("begin");
-        let conn = tx.conn();
+    /// What [`an_order`] stored.
+    struct AnOrder {
+        client: crate::ClientId,
+        warehouses: Vec<i64>,
+        sku: i64,
+        order: i64,
+    }
+
+    /// A fresh store with client acme, warehouses BLR1 and DEL1, SKU TEE, and one order of
+    /// `lines` lines (ids `1`, `2`, …) of `ordered` units each, written on `conn`.
+    async fn an_order(conn: &mut crate::Conn, lines: usize, ordered: i64) -> AnOrder {
         let client = clients::insert(&mut *conn, "acme", "Acme", "{}", 1)
             .await
             .expect("client")
@@ -1748,7 +1750,6 @@ mod tests {
             ),
         )
         .await;
-        const ROWS: i64 = 300;
         let record = OrderRecord {
             channel_id: channel,
             order_code: "A-1".into(),
@@ -1768,20 +1769,40 @@ mod tests {
             ship_lat: None,
             ship_lon: None,
         };
-        let order = match insert(
-            &mut *conn,
-            client,
-            &record,
-            "hash",
-            &[("1".into(), sku, ROWS * (ROWS + 1), None)],
-            1,
-        )
-        .await
-        .expect("order")
+        let new_lines: Vec<NewLine> = (1..=lines)
+            .map(|n| (n.to_string(), sku, ordered, None))
+            .collect();
+        let order = match insert(&mut *conn, client, &record, "hash", &new_lines, 1)
+            .await
+            .expect("order")
         {
             Inserted::Created(order) => order,
             exists => panic!("a fresh order exists: {exists:?}"),
         };
+        AnOrder {
+            client,
+            warehouses,
+            sku,
+            order,
+        }
+    }
+
+    /// Allocation rows given for two shipments in turn are written shipment by shipment,
+    /// each shipment's rows in the order given: a shipment's pick list reads them by id.
+    async fn allocation_rows_keep_their_order_per_shipment(url: &str) {
+        let store = Store::connect(url, &StoreOptions::default())
+            .await
+            .expect("open");
+        store.migrate().await.expect("migrate");
+        let mut tx = store.begin_write().await.expect("begin");
+        let conn = tx.conn();
+        const ROWS: i64 = 300;
+        let AnOrder {
+            client,
+            warehouses,
+            sku,
+            order,
+        } = an_order(&mut *conn, 1, ROWS * (ROWS + 1)).await;
         let line = lines(&mut *conn, client, order).await.expect("lines")[0].id;
         let pairs: Vec<(i64, i64)> = warehouses.iter().map(|w| (order, *w)).collect();
         let shipment_of = insert_shipments(&mut *conn, client, &pairs, 1)
@@ -1835,6 +1856,47 @@ mod tests {
     async fn postgres_allocation_rows_keep_their_order_per_shipment() {
         allocation_rows_keep_their_order_per_shipment(&crate::test_support::fresh_postgres().await)
             .await;
+    }
+
+    /// A pass updates every line of a backlog in one transaction; on PostgreSQL each line's
+    /// new version stays on its page (no index touched) only if the page has room for it.
+    #[tokio::test]
+    async fn postgres_lines_updated_all_at_once_stay_on_their_pages() {
+        let store = Store::connect(
+            &crate::test_support::fresh_postgres().await,
+            &StoreOptions::default(),
+        )
+        .await
+        .expect("open");
+        store.migrate().await.expect("migrate");
+        let mut tx = store.begin_write().await.expect("begin");
+        // Pages' worth of lines, written full as a file's orders are.
+        let AnOrder { client, order, .. } = an_order(tx.conn(), 3_000, 5).await;
+        tx.commit().await.expect("commit");
+        const PAGES: &str = "SELECT id, CAST((CAST(CAST(ctid AS TEXT) AS POINT))[0] AS BIGINT) \
+                             FROM order_lines WHERE order_id = $1 ORDER BY id";
+        let before: Vec<(i64, i64)> = sqlx::query_as(PAGES)
+            .bind(order)
+            .fetch_all(store.pool())
+            .await
+            .expect("pages");
+        let mut tx = store.begin_write().await.expect("begin");
+        sqlx::query("UPDATE order_lines SET allocated = allocated + 1 WHERE client_id = $1")
+            .bind(client.0)
+            .execute(tx.conn())
+            .await
+            .expect("allocated");
+        tx.commit().await.expect("commit");
+        let after: Vec<(i64, i64)> = sqlx::query_as(PAGES)
+            .bind(order)
+            .fetch_all(store.pool())
+            .await
+            .expect("pages");
+        assert_eq!(before.len(), 3_000);
+        let pages: std::collections::BTreeSet<i64> = before.iter().map(|(_, page)| *page).collect();
+        assert!(pages.len() > 10, "the lines span pages: {}", pages.len());
+        let moved = before.iter().zip(&after).filter(|(b, a)| b != a).count();
+        assert_eq!(moved, 0, "{moved} of 3,000 lines moved to another page");
     }
 
     #[test]
