@@ -30,6 +30,22 @@ pub const WAREHOUSE_FIELDS: &[&str] = &[
 ];
 pub const CHANNEL_FIELDS: &[&str] = &["name", "type"];
 
+/// Drops a large piece of work's rows on a blocking thread once they are written, when
+/// there are `rows` of them or more: freeing a 100,000-order pass's millions of strings,
+/// rows and maps took ~0.15 s that its transaction waited for, and a 100,000-row file's
+/// ~0.2 s that its answer waited for (measured); a small one gains nothing from the
+/// hand-off. Outside a runtime it drops them at once.
+pub(crate) fn drop_aside<T: Send + 'static>(rows: usize, value: T) {
+    if rows >= DROP_ASIDE_ROWS
+        && let Ok(runtime) = tokio::runtime::Handle::try_current()
+    {
+        runtime.spawn_blocking(move || drop(value));
+    }
+}
+
+/// How many rows make a piece of work large enough for [`drop_aside`].
+const DROP_ASIDE_ROWS: usize = 10_000;
+
 pub fn sku_draft(fields: &Fields) -> Result<SkuDraft, Vec<FieldError>> {
     refuse_unknown(fields, SKU_FIELDS, &["attributes"])?;
     Ok(SkuDraft {

@@ -316,6 +316,7 @@ fn validate_masters<T: Send>(
             errors.extend(row_errors(row.number, problems));
         }
     }
+    service::drop_aside(rows.len(), rows);
     if errors.is_empty() {
         Ok(valid)
     } else {
@@ -587,9 +588,10 @@ async fn apply_outward_orders(
         service::orders::validate(&fields)
     });
     let mut validated = Vec::with_capacity(orders.len());
-    for (order, checked) in orders.iter().zip(checked) {
+    for (index, checked) in checked.into_iter().enumerate() {
+        let order = &orders[index];
         match checked {
-            Ok(valid) => validated.push((order, valid)),
+            Ok(valid) => validated.push((index, valid)),
             Err(problems) => {
                 for problem in problems {
                     let (number, column) = line_of(&problem.field, order, order.rows[0].number);
@@ -609,7 +611,8 @@ async fn apply_outward_orders(
         .map(|(_, (new_order, hash))| (new_order, hash.as_str()))
         .collect();
     let answers = service::orders::stage_many(tx.conn(), client, &batch, at).await?;
-    for ((order, _), answer) in validated.iter().zip(answers) {
+    for ((index, _), answer) in validated.iter().zip(answers) {
+        let order = &orders[*index];
         match answer {
             Ok(service::orders::Ingested::Created(view)) => created.push(*view),
             Ok(service::orders::Ingested::Same(_)) => {}
@@ -634,6 +637,7 @@ async fn apply_outward_orders(
     }
     service::allocate::run_created(tx.conn(), client, &mut created, true, &scope.actor, at).await?;
     tx.commit().await?;
+    service::drop_aside(orders.len(), (orders, validated, created));
     Ok(())
 }
 

@@ -74,7 +74,7 @@ pub async fn run(
         new: &[],
     };
     let (summary, _) = pass(conn, client, demanded, actor, at).await?;
-    drop_aside(open_orders.len(), (open_orders, open_lines));
+    super::drop_aside(open_orders.len(), (open_orders, open_lines));
     Ok(summary)
 }
 
@@ -249,7 +249,7 @@ async fn pass(
     };
     let (mut summary, written) = apply(conn, client, &plan, &known, new, actor, at).await?;
     summary.orders_seen = open_orders.len() as u64;
-    drop_aside(demands.len(), (plan, demands, snapshot));
+    super::drop_aside(demands.len(), (plan, demands, snapshot));
     Ok((summary, written))
 }
 
@@ -392,16 +392,6 @@ fn demand(
     }
 }
 
-/// Drops a pass's rows on a blocking thread once they are written, when the pass is
-/// large: freeing a 100,000-order pass's millions of strings, rows and maps took ~0.15 s
-/// that its transaction waited for (measured), and a small pass gains nothing from the
-/// hand-off.
-fn drop_aside<T: Send + 'static>(rows: usize, value: T) {
-    if rows >= DROP_ASIDE_ROWS {
-        tokio::task::spawn_blocking(move || drop(value));
-    }
-}
-
 /// Called by work a pass does while its statements run (on SQLite, on a thread of its
 /// own) after its `n`th item (counted from 0): yields after every [`ITEMS_BETWEEN_YIELDS`],
 /// so a statement that finished meanwhile has its successor sent at once instead of
@@ -415,9 +405,6 @@ async fn beside_writes(n: usize) {
 /// A few dozen orders' events take tens of microseconds to build; a statement takes a
 /// millisecond or more.
 const ITEMS_BETWEEN_YIELDS: usize = 32;
-
-/// How many orders make a pass large enough for [`drop_aside`].
-const DROP_ASIDE_ROWS: usize = 10_000;
 
 /// The movement binding units of `bucket` (a pool, or `BAD:<reason>`) to an order.
 fn allocate_movement(bucket: &str, qty: i64) -> ApiResult<Movement> {
@@ -617,7 +604,7 @@ async fn apply(
     events.extend(changes.announcements(conn).await?);
     if !keep {
         orders::emit_many(conn, client, &events, at).await?;
-        drop_aside(written.len(), (events, movements, rows, attempts, counts));
+        super::drop_aside(written.len(), (events, movements, rows, attempts, counts));
         return Ok((summary, done));
     }
     for ((_, order, trace), status) in written.iter().zip(&statuses) {
