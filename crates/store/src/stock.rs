@@ -5,7 +5,7 @@
 use oms_domain::inventory::{Balance, Bucket, Movement};
 use sqlx::{AnyConnection, AnyExecutor, Row};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::rows::{execute_chunks, rows_per_statement, rows_query, rows_source};
 use crate::{
@@ -105,22 +105,36 @@ pub async fn apply(
 /// ledger's key index (client, warehouse, SKU, id) then takes each batch's entries a page
 /// at a time rather than at a random place per row. A key's history keeps its order; rows
 /// of different keys written by one call are one transaction's, at one time, either way.
-pub async fn apply_many(
+pub async fn apply_many<'m>(
     conn: &mut AnyConnection,
-    movements: &[(StockKey, Movement, String)],
+    movements: &'m [(StockKey, Movement, String)],
     actor: &str,
     at: i64,
 ) -> StoreResult<()> {
     let keys: Vec<StockKey> = movements.iter().map(|(key, _, _)| *key).collect();
     lock_keys(&mut *conn, keys).await?;
-    // Each movement's buckets as stored, spelled once for the balances and the ledger.
-    let buckets: Vec<(String, String)> = movements
+    // Each distinct bucket as stored, spelled once for the balances and the ledger: a
+    // pass makes 200,000 movements between a handful of buckets, and spelling them
+    // per movement cost two strings each.
+    let mut spelling: HashMap<&Bucket, usize> = HashMap::new();
+    let mut spelled: Vec<String> = Vec::new();
+    let mut spell = |bucket: &'m Bucket| {
+        *spelling.entry(bucket).or_insert_with(|| {
+            spelled.push(bucket.to_string());
+            spelled.len() - 1
+        })
+    };
+    let spellings: Vec<(usize, usize)> = movements
         .iter()
-        .map(|(_, movement, _)| (movement.from().to_string(), movement.to().to_string()))
+        .map(|(_, movement, _)| (spell(movement.from()), spell(movement.to())))
+        .collect();
+    let buckets: Vec<(&str, &str)> = spellings
+        .into_iter()
+        .map(|(from, to)| (spelled[from].as_str(), spelled[to].as_str()))
         .collect();
     let mut takes: BTreeMap<(StockKey, &str), i64> = BTreeMap::new();
     let mut gives: BTreeMap<(StockKey, &str), i64> = BTreeMap::new();
-    for ((key, movement, _), (from, to)) in movements.iter().zip(&buckets) {
+    for ((key, movement, _), &(from, to)) in movements.iter().zip(&buckets) {
         if *movement.from() != Bucket::External {
             *takes.entry((*key, from)).or_default() += movement.qty();
         }
@@ -735,38 +749,73 @@ mod tests {
     }
 
     /// The ledger rows of one call are written key by key, each key's movements in the
-    /// order given, whatever order the movements came in.
+    /// order given, whatever order the movements came in, each with its own buckets.
     async fn ledger_rows_are_written_in_key_order(url: &str) {
-        let (store, client, keys) = keys_received(url, 3, 2).await;
+        let (store, client, keys) = keys_received(url, 3, 3).await;
         let [first, second, third] = [keys[0], keys[1], keys[2]];
-        let passed = |key: StockKey, reference: &str| {
-            (key, Movement::qc_pass(1).expect("qc"), reference.to_owned())
+        let moved = |key: StockKey, movement: Movement, reference: &str| {
+            (key, movement, reference.to_owned())
         };
+        let passed = || Movement::qc_pass(1).expect("qc");
+        let failed = |reason: &str| Movement::qc_fail(reason, 1).expect("qc");
         let movements = [
-            passed(third, "third, then"),
-            passed(first, "first"),
-            passed(third, "third, again"),
-            passed(second, "second"),
+            moved(third, passed(), "third, then"),
+            moved(first, failed("TORN"), "first"),
+            moved(third, failed("WET"), "third, again"),
+            moved(second, passed(), "second"),
+            moved(first, failed("WET"), "first, again"),
         ];
         let mut tx = store.begin_write().await.expect("begin");
         apply_many(tx.conn(), &movements, "test", 2)
             .await
             .expect("passed");
         tx.commit().await.expect("commit");
-        let written: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT sku_id, reference FROM ledger WHERE client_id = $1 AND at = 2 ORDER BY id",
+        let written: Vec<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT sku_id, from_bucket, to_bucket, reference FROM ledger \
+             WHERE client_id = $1 AND at = 2 ORDER BY id",
         )
         .bind(client)
         .fetch_all(store.pool())
         .await
         .expect("ledger");
+        let row = |key: StockKey, to: &str, reference: &str| {
+            (
+                key.sku,
+                "QC_PENDING".to_owned(),
+                to.to_owned(),
+                reference.to_owned(),
+            )
+        };
         assert_eq!(
             written,
             [
-                (first.sku, "first".to_owned()),
-                (second.sku, "second".to_owned()),
-                (third.sku, "third, then".to_owned()),
-                (third.sku, "third, again".to_owned()),
+                row(first, "BAD:TORN", "first"),
+                row(first, "BAD:WET", "first, again"),
+                row(second, "AVAILABLE:COMMON", "second"),
+                row(third, "AVAILABLE:COMMON", "third, then"),
+                row(third, "BAD:WET", "third, again"),
+            ]
+        );
+        let balances: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT sku_id, bucket, qty FROM stock WHERE client_id = $1 AND qty <> 0 \
+             ORDER BY sku_id, bucket",
+        )
+        .bind(client)
+        .fetch_all(store.pool())
+        .await
+        .expect("stock");
+        let held = |key: StockKey, bucket: &str, qty: i64| (key.sku, bucket.to_owned(), qty);
+        assert_eq!(
+            balances,
+            [
+                held(first, "BAD:TORN", 1),
+                held(first, "BAD:WET", 1),
+                held(first, "QC_PENDING", 1),
+                held(second, "AVAILABLE:COMMON", 1),
+                held(second, "QC_PENDING", 2),
+                held(third, "AVAILABLE:COMMON", 1),
+                held(third, "BAD:WET", 1),
+                held(third, "QC_PENDING", 1),
             ]
         );
     }
