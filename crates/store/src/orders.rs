@@ -2,6 +2,7 @@
 //! through guarded updates, so a line can never be allocated, shipped or cancelled past
 //! what was ordered, whatever runs concurrently.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{AnyConnection, AnyExecutor, AssertSqlSafe, Row};
@@ -1486,7 +1487,9 @@ pub async fn emit_many(
     events: &[(&str, Option<i64>, String)],
     at: i64,
 ) -> StoreResult<()> {
-    emit(conn, client, events, at, false).await.map(|_| ())
+    emit(conn, client, events.len(), borrowed(events), at, false)
+        .await
+        .map(|_| ())
 }
 
 /// As [`emit_many`], answering the events' ids in the order of `events`.
@@ -1496,20 +1499,47 @@ pub async fn emit_many_with_ids(
     events: &[(&str, Option<i64>, String)],
     at: i64,
 ) -> StoreResult<Vec<i64>> {
-    emit(conn, client, events, at, true).await
+    emit(conn, client, events.len(), borrowed(events), at, true).await
 }
 
-/// Events to write in one statement — (type, order, data) — with their ids when drawn.
-type EventChunk<'a> = (Option<&'a [i64]>, &'a [(&'a str, Option<i64>, String)]);
+/// An outbox event to write: (type, order, data).
+pub type NewEvent<'a> = (&'a str, Option<i64>, Cow<'a, str>);
 
-async fn emit(
+/// As [`emit_many`] (with the ids when `with_ids`), for `count` events made as they are
+/// written: each statement's events are taken from `events` while the statement before
+/// it runs, so a caller that builds many (a large pass's `inventory.changed`) builds them
+/// beside the database's work instead of before it.
+pub async fn emit_made<'a>(
     conn: &mut AnyConnection,
     client: ClientId,
-    events: &[(&str, Option<i64>, String)],
+    count: usize,
+    events: impl Iterator<Item = NewEvent<'a>>,
     at: i64,
     with_ids: bool,
 ) -> StoreResult<Vec<i64>> {
-    if events.is_empty() {
+    emit(conn, client, count, events, at, with_ids).await
+}
+
+fn borrowed<'a>(
+    events: &'a [(&'a str, Option<i64>, String)],
+) -> impl Iterator<Item = NewEvent<'a>> {
+    events
+        .iter()
+        .map(|(event_type, order, data)| (*event_type, *order, Cow::Borrowed(data.as_str())))
+}
+
+/// Events to write in one statement, with their ids when drawn.
+type EventChunk<'a> = (Option<&'a [i64]>, Vec<NewEvent<'a>>);
+
+async fn emit<'a>(
+    conn: &mut AnyConnection,
+    client: ClientId,
+    count: usize,
+    mut events: impl Iterator<Item = NewEvent<'a>>,
+    at: i64,
+    with_ids: bool,
+) -> StoreResult<Vec<i64>> {
+    if count == 0 {
         return Ok(Vec::new());
     }
     // Readers page the outbox by id (`GET /events?after=`, the webhook cursor), so ids must
@@ -1575,7 +1605,12 @@ async fn emit(
             None => rows_query(placeholders, sql, &rows.collect::<Vec<_>>()),
         }
     };
-    let chunks = events.chunks(per_statement);
+    // Each statement's events are taken when its statement is built, which is while the
+    // one before it runs (see `execute_chunks`).
+    let chunks = std::iter::from_fn(move || {
+        let chunk: Vec<NewEvent<'a>> = events.by_ref().take(per_statement).collect();
+        (!chunk.is_empty()).then_some(chunk)
+    });
     if !with_ids {
         execute_chunks(&mut *conn, chunks.map(|c| (None, c)), statement).await?;
         return Ok(Vec::new());
@@ -1584,8 +1619,8 @@ async fn emit(
     // its driver's thread one at a time (a 64-client ingest batch's ~60 events took 1.6 ms
     // with `RETURNING`, three times its orders' insert).
     if placeholders == Placeholders::Anonymous {
-        let ids = draw_ids(&mut *conn, "outbox", events.len()).await?;
-        execute_chunks(
+        let ids = draw_ids(&mut *conn, "outbox", count).await?;
+        let written = execute_chunks(
             &mut *conn,
             ids.chunks(per_statement)
                 .zip(chunks)
@@ -1593,6 +1628,11 @@ async fn emit(
             statement,
         )
         .await?;
+        if written.iter().sum::<u64>() != count as u64 {
+            return Err(StoreError::Corrupt(
+                "fewer events were given than counted".into(),
+            ));
+        }
         return Ok(ids);
     }
     // Ids are drawn row by row in the order the rows are given, chunk after chunk; the
@@ -1602,7 +1642,7 @@ async fn emit(
         .iter()
         .map(|row| row.try_get("id"))
         .collect::<Result<Vec<i64>, _>>()?;
-    if ids.len() != events.len() {
+    if ids.len() != count {
         return Err(StoreError::Corrupt(
             "the outbox answered too few ids".into(),
         ));
@@ -1615,9 +1655,12 @@ async fn emit(
 mod tests {
     use sqlx::Row;
 
+    use std::borrow::Cow;
+
     use super::{
-        Inserted, NewAllocation, NewLine, OrderRecord, emit_many, emit_many_with_ids, insert,
-        insert_allocation_rows, insert_shipments, lines, phone_digits_pattern,
+        Inserted, NewAllocation, NewLine, OrderRecord, borrowed, emit_made, emit_many,
+        emit_many_with_ids, insert, insert_allocation_rows, insert_shipments, lines,
+        phone_digits_pattern,
     };
     use crate::{Store, StoreOptions, clients, warehouses};
 
@@ -1699,6 +1742,81 @@ mod tests {
     #[tokio::test]
     async fn postgres_event_ids_are_the_stored_ones() {
         event_ids_are_the_stored_ones(&crate::test_support::fresh_postgres().await).await;
+    }
+
+    /// Events made as they are written (borrowed ones first, then ones made by the
+    /// iterator, over several statements) are stored in the order given, under the ids
+    /// answered; every event is made exactly once; a count the events fall short of is an
+    /// error, not a silent gap.
+    async fn events_made_as_written_are_stored_in_order(url: &str) {
+        let store = Store::connect(url, &StoreOptions::default())
+            .await
+            .expect("open");
+        store.migrate().await.expect("migrate");
+        let mut tx = store.begin_write().await.expect("begin");
+        let client = clients::insert(tx.conn(), "acme", "Acme", "{}", 1)
+            .await
+            .expect("client")
+            .id;
+        let given: Vec<(&str, Option<i64>, String)> = (0..3)
+            .map(|i| ("order.allocated", None, format!("{{\"given\":{i}}}")))
+            .collect();
+        // More than one statement's worth on either backend.
+        let made = 6_001;
+        let calls = std::cell::Cell::new(0);
+        let events = given
+            .iter()
+            .map(|(t, o, d)| (*t, *o, Cow::Borrowed(d.as_str())))
+            .chain((0..made).map(|i| {
+                calls.set(calls.get() + 1);
+                (
+                    "inventory.changed",
+                    None,
+                    Cow::Owned(format!("{{\"made\":{i}}}")),
+                )
+            }));
+        let ids = emit_made(tx.conn(), client, given.len() + made, events, 1, true)
+            .await
+            .expect("written");
+        assert_eq!(calls.get(), made, "each event made once");
+        assert_eq!(ids.len(), given.len() + made);
+        tx.commit().await.expect("commit");
+        let stored: Vec<(i64, String)> = sqlx::query_as("SELECT id, data FROM outbox ORDER BY id")
+            .fetch_all(store.pool())
+            .await
+            .expect("stored");
+        let expected: Vec<String> = (0..3)
+            .map(|i| format!("{{\"given\":{i}}}"))
+            .chain((0..made).map(|i| format!("{{\"made\":{i}}}")))
+            .collect();
+        assert_eq!(stored.iter().map(|(id, _)| *id).collect::<Vec<_>>(), ids);
+        assert_eq!(
+            stored.into_iter().map(|(_, data)| data).collect::<Vec<_>>(),
+            expected
+        );
+
+        let mut tx = store.begin_write().await.expect("begin");
+        let short = emit_made(tx.conn(), client, 5, borrowed(&given), 1, true).await;
+        assert!(
+            short.is_err(),
+            "three events counted as five must not pass: {short:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn sqlite_events_made_as_written_are_stored_in_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        events_made_as_written_are_stored_in_order(&format!(
+            "sqlite://{}",
+            dir.path().join("oms.db").display()
+        ))
+        .await;
+    }
+
+    #[tokio::test]
+    async fn postgres_events_made_as_written_are_stored_in_order() {
+        events_made_as_written_are_stored_in_order(&crate::test_support::fresh_postgres().await)
+            .await;
     }
 
     /// What [`an_order`] stored.

@@ -3,6 +3,7 @@
 //! allocations, short closes, order status and trace, and outbox events — in the caller's
 //! transaction.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use oms_domain::allocation::{
@@ -20,7 +21,7 @@ use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
 use crate::service::orders::OrderView;
-use crate::service::stock::StockChanges;
+use crate::service::stock::{StockChanges, announcement};
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -625,17 +626,27 @@ async fn apply(
     // Order by order, each order's events in the order built: planned in SLA order, they
     // went to random places in the outbox's order index.
     events.sort_by_key(|(_, order, _)| *order);
-    // The orders' events, then the stock's, written together.
-    events.extend(changes.announcements(conn).await?);
+    // The orders' events, then the stock's, written together; each key's event is made
+    // while the statement before its own runs (a 100,000-order pass announces tens of
+    // thousands of keys).
+    let balances = changes.balances(conn).await?;
+    let count = events.len() + balances.len();
+    let announced = balances.into_iter().map(|row| {
+        let (event_type, order, data) = announcement(row);
+        (event_type, order, Cow::Owned(data))
+    });
+    let all = events
+        .iter()
+        .map(|(event_type, order, data)| (*event_type, *order, Cow::Borrowed(data.as_str())))
+        .chain(announced);
+    let ids = orders::emit_made(conn, client, count, all, at, keep).await?;
     if !keep {
-        orders::emit_many(conn, client, &events, at).await?;
         super::drop_aside(written.len(), (events, movements, rows, attempts, counts));
         return Ok((summary, done));
     }
     for ((_, order, trace), status) in written.iter().zip(&statuses) {
         done.order(order.id).attempt = Some((status.as_str().to_owned(), trace.clone()));
     }
-    let ids = orders::emit_many_with_ids(conn, client, &events, at).await?;
     for ((event_type, order, data), id) in events.into_iter().zip(ids) {
         if let Some(order) = order {
             done.order(order).events.push(EventRow {

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use oms_domain::code::Code;
-use oms_domain::inventory::{Balance, Bucket, COMMON, Movement, StockError, plan_absolute};
+use oms_domain::inventory::{Balance, COMMON, Movement, StockError, plan_absolute};
 use oms_domain::inward::{LINE_QTY_MAX, line_qty};
 use oms_domain::masters::NAME_CHARS_MAX;
 use oms_domain::validation::{FieldError, Problems, required_text};
@@ -520,23 +520,29 @@ pub struct InventoryRow {
     pub balance: Balance,
 }
 
-/// Groups stored bucket rows (ordered by SKU then warehouse) into one row per key.
-pub fn inventory_rows(rows: Vec<BucketRow>) -> Vec<InventoryRow> {
-    let mut grouped: BTreeMap<(String, String), Vec<(Bucket, i64)>> = BTreeMap::new();
-    for row in rows {
-        grouped
-            .entry((row.sku, row.warehouse))
-            .or_default()
-            .push((row.bucket, row.qty));
+/// Groups stored bucket rows into one row per key, in SKU then warehouse order, each key's
+/// buckets in the order given. Rows read in that order already cost one pass; the
+/// balances of a large pass's keys, read in id order, a sort (grouping them in a map of
+/// text pairs took ~0.13 s for a 100,000-row order file's keys).
+pub fn inventory_rows(mut rows: Vec<BucketRow>) -> Vec<InventoryRow> {
+    // Stable: equal keys keep their buckets' order.
+    rows.sort_by(|a, b| (&a.sku, &a.warehouse).cmp(&(&b.sku, &b.warehouse)));
+    let mut grouped = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while let Some(first) = rows.next() {
+        let mut buckets = vec![(first.bucket, first.qty)];
+        while let Some(same) =
+            rows.next_if(|row| row.sku == first.sku && row.warehouse == first.warehouse)
+        {
+            buckets.push((same.bucket, same.qty));
+        }
+        grouped.push(InventoryRow {
+            warehouse: first.warehouse,
+            sku: first.sku,
+            balance: Balance::from_buckets(buckets),
+        });
     }
     grouped
-        .into_iter()
-        .map(|((sku, warehouse), buckets)| InventoryRow {
-            warehouse,
-            sku,
-            balance: Balance::from_buckets(buckets),
-        })
-        .collect()
 }
 
 // ---------- changes ----------
@@ -587,30 +593,86 @@ impl StockChanges {
     /// Writes one `inventory.changed` event per touched key with its balance now. Called
     /// last in the transaction, as every outbox write is (see `orders::emit_many`).
     pub async fn announce(self, conn: &mut Conn, client: ClientId, at: i64) -> ApiResult<()> {
-        let events = self.announcements(conn).await?;
+        let events: Vec<_> = self
+            .balances(conn)
+            .await?
+            .into_iter()
+            .map(announcement)
+            .collect();
         orders::emit_many(conn, client, &events, at).await?;
         Ok(())
     }
 
-    /// The `inventory.changed` events of the touched keys, for a caller that writes them
-    /// with its own events in one statement (and, on PostgreSQL, one outbox lock).
-    pub async fn announcements(
-        self,
-        conn: &mut Conn,
-    ) -> ApiResult<Vec<(&'static str, Option<i64>, String)>> {
+    /// The touched keys' balances now, one row per key, in the order their events are
+    /// written (see [`announcement`]): for a caller that makes the events as it writes them.
+    pub async fn balances(self, conn: &mut Conn) -> ApiResult<Vec<InventoryRow>> {
         if self.keys.is_empty() {
             return Ok(Vec::new());
         }
         let keys: Vec<StockKey> = self.keys.into_iter().collect();
-        let rows = inventory_rows(stock::rows_of_keys(&mut *conn, &keys).await?);
-        let mut events = Vec::with_capacity(rows.len());
-        for row in rows {
-            let data = serde_json::to_string(&inventory_out(row.warehouse, row.sku, &row.balance))
-                .map_err(|e| ApiError::Internal(format!("inventory event: {e}")))?;
-            events.push((INVENTORY_CHANGED, None, data));
-        }
-        Ok(events)
+        Ok(inventory_rows(
+            stock::rows_of_keys(&mut *conn, &keys).await?,
+        ))
     }
 }
 
+/// The `inventory.changed` event of one key's balance: the data of a `GET /inventory` row.
+pub fn announcement(row: InventoryRow) -> (&'static str, Option<i64>, String) {
+    let out = inventory_out(row.warehouse, row.sku, &row.balance);
+    // Serializing codes, numbers and maps keyed by text cannot fail.
+    let data = serde_json::to_string(&out).unwrap_or_default();
+    (INVENTORY_CHANGED, None, data)
+}
+
 pub const INVENTORY_CHANGED: &str = "inventory.changed";
+
+#[cfg(test)]
+mod tests {
+    use oms_domain::inventory::Bucket;
+    use oms_store::stock::BucketRow;
+
+    use super::inventory_rows;
+
+    fn row(warehouse: &str, sku: &str, bucket: Bucket, qty: i64) -> BucketRow {
+        BucketRow {
+            warehouse: warehouse.to_owned(),
+            sku: sku.to_owned(),
+            bucket,
+            qty,
+        }
+    }
+
+    /// Rows in any order come out one per key, in SKU then warehouse order, each key
+    /// holding all of its buckets and no other key's.
+    #[test]
+    fn bucket_rows_group_into_one_row_per_key_in_code_order() {
+        let rows = vec![
+            row("DEL1", "TEE", Bucket::available("COMMON"), 5),
+            row("BLR1", "TEE", Bucket::QcPending, 7),
+            row("BLR1", "CAP", Bucket::allocated("COMMON"), 2),
+            row("DEL1", "TEE", Bucket::allocated("COMMON"), 1),
+            row("BLR1", "TEE", Bucket::available("COMMON"), 3),
+            row("BLR1", "CAP", Bucket::available("COMMON"), 4),
+        ];
+        let grouped: Vec<(String, String, i64, i64, i64)> = inventory_rows(rows)
+            .into_iter()
+            .map(|r| {
+                (
+                    r.sku,
+                    r.warehouse,
+                    r.balance.qc_pending,
+                    r.balance.good(),
+                    r.balance.allocated(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            grouped,
+            vec![
+                ("CAP".into(), "BLR1".into(), 0, 6, 2),
+                ("TEE".into(), "BLR1".into(), 7, 3, 0),
+                ("TEE".into(), "DEL1".into(), 0, 6, 1),
+            ]
+        );
+    }
+}
