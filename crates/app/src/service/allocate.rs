@@ -562,7 +562,7 @@ async fn apply(
                 a.line_id,
                 a.warehouse,
                 a.sku,
-                a.bucket.clone(),
+                a.bucket.as_str(),
                 a.qty,
             ));
             if let (true, Some(line)) = (keep, lines_by_id.get(&a.line_id)) {
@@ -580,15 +580,13 @@ async fn apply(
         }
     }
     // Attempts take the traces: only a pass over new orders reads them again.
-    let attempts: Vec<(i64, String, String)> = if keep {
+    let attempts: Vec<(i64, &str, String)> = if keep {
         Vec::new()
     } else {
         written
             .iter_mut()
             .zip(&statuses)
-            .map(|((_, order, trace), status)| {
-                (order.id, status.as_str().to_owned(), std::mem::take(trace))
-            })
+            .map(|((_, order, trace), status)| (order.id, status.as_str(), std::mem::take(trace)))
             .collect()
     };
     // The orders' events are built while the allocations, short closes and attempts are
@@ -641,7 +639,7 @@ async fn apply(
         .chain(announced);
     let ids = orders::emit_made(conn, client, count, all, at, keep).await?;
     if !keep {
-        super::drop_aside(written.len(), (events, movements, rows, attempts, counts));
+        super::drop_aside(written.len(), (events, movements, attempts, counts));
         return Ok((summary, done));
     }
     for ((_, order, trace), status) in written.iter().zip(&statuses) {
