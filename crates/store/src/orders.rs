@@ -1496,9 +1496,16 @@ pub async fn emit_many(
     events: &[(&str, Option<i64>, String)],
     at: i64,
 ) -> StoreResult<()> {
-    emit(conn, client, events.len(), borrowed(events), at, false)
-        .await
-        .map(|_| ())
+    emit_made(
+        conn,
+        client,
+        events.len(),
+        borrowed_events(events),
+        at,
+        false,
+    )
+    .await
+    .map(|_| ())
 }
 
 /// As [`emit_many`], answering the events' ids in the order of `events`.
@@ -1508,28 +1515,22 @@ pub async fn emit_many_with_ids(
     events: &[(&str, Option<i64>, String)],
     at: i64,
 ) -> StoreResult<Vec<i64>> {
-    emit(conn, client, events.len(), borrowed(events), at, true).await
+    emit_made(
+        conn,
+        client,
+        events.len(),
+        borrowed_events(events),
+        at,
+        true,
+    )
+    .await
 }
 
 /// An outbox event to write: (type, order, data).
 pub type NewEvent<'a> = (&'a str, Option<i64>, Cow<'a, str>);
 
-/// As [`emit_many`] (with the ids when `with_ids`), for `count` events made as they are
-/// written: each statement's events are taken from `events` while the statement before
-/// it runs, so a caller that builds many (a large pass's `inventory.changed`) builds them
-/// beside the database's work instead of before it.
-pub async fn emit_made<'a>(
-    conn: &mut AnyConnection,
-    client: ClientId,
-    count: usize,
-    events: impl Iterator<Item = NewEvent<'a>>,
-    at: i64,
-    with_ids: bool,
-) -> StoreResult<Vec<i64>> {
-    emit(conn, client, count, events, at, with_ids).await
-}
-
-fn borrowed<'a>(
+/// Events held in a list, as [`emit_made`] takes them.
+pub fn borrowed_events<'a>(
     events: &'a [(&'a str, Option<i64>, String)],
 ) -> impl Iterator<Item = NewEvent<'a>> {
     events
@@ -1540,7 +1541,11 @@ fn borrowed<'a>(
 /// Events to write in one statement, with their ids when drawn.
 type EventChunk<'a> = (Option<&'a [i64]>, Vec<NewEvent<'a>>);
 
-async fn emit<'a>(
+/// As [`emit_many`] (with the ids when `with_ids`), for `count` events made as they are
+/// written: each statement's events are taken from `events` while the statement before
+/// it runs, so a caller that builds many (a large pass's `inventory.changed`) builds them
+/// beside the database's work instead of before it.
+pub async fn emit_made<'a>(
     conn: &mut AnyConnection,
     client: ClientId,
     count: usize,
@@ -1667,7 +1672,7 @@ mod tests {
     use std::borrow::Cow;
 
     use super::{
-        Inserted, NewAllocation, NewLine, OrderRecord, borrowed, emit_made, emit_many,
+        Inserted, NewAllocation, NewLine, OrderRecord, borrowed_events, emit_made, emit_many,
         emit_many_with_ids, insert, insert_allocation_rows, insert_shipments, lines,
         phone_digits_pattern,
     };
@@ -1773,17 +1778,14 @@ mod tests {
         // More than one statement's worth on either backend.
         let made = 6_001;
         let calls = std::cell::Cell::new(0);
-        let events = given
-            .iter()
-            .map(|(t, o, d)| (*t, *o, Cow::Borrowed(d.as_str())))
-            .chain((0..made).map(|i| {
-                calls.set(calls.get() + 1);
-                (
-                    "inventory.changed",
-                    None,
-                    Cow::Owned(format!("{{\"made\":{i}}}")),
-                )
-            }));
+        let events = borrowed_events(&given).chain((0..made).map(|i| {
+            calls.set(calls.get() + 1);
+            (
+                "inventory.changed",
+                None,
+                Cow::Owned(format!("{{\"made\":{i}}}")),
+            )
+        }));
         let ids = emit_made(tx.conn(), client, given.len() + made, events, 1, true)
             .await
             .expect("written");
@@ -1805,7 +1807,7 @@ mod tests {
         );
 
         let mut tx = store.begin_write().await.expect("begin");
-        let short = emit_made(tx.conn(), client, 5, borrowed(&given), 1, true).await;
+        let short = emit_made(tx.conn(), client, 5, borrowed_events(&given), 1, true).await;
         assert!(
             short.is_err(),
             "three events counted as five must not pass: {short:?}"

@@ -633,10 +633,7 @@ async fn apply(
         let (event_type, order, data) = announcement(row);
         (event_type, order, Cow::Owned(data))
     });
-    let all = events
-        .iter()
-        .map(|(event_type, order, data)| (*event_type, *order, Cow::Borrowed(data.as_str())))
-        .chain(announced);
+    let all = orders::borrowed_events(&events).chain(announced);
     let ids = orders::emit_made(conn, client, count, all, at, keep).await?;
     if !keep {
         super::drop_aside(written.len(), (events, movements, attempts, counts));
