@@ -26,6 +26,7 @@
 //!   (ties as above) — and closes the open quantity it cannot cover as short (only when it
 //!   allocates something; with nothing anywhere it waits).
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -154,18 +155,39 @@ pub struct TraceWarehouse {
     pub units_available: i64,
     pub units_allocated: i64,
     /// e.g. "chosen: covers 5 of 7 units", "skipped: max_splits 1 reached", "no stock".
-    pub verdict: String,
+    /// Borrowed when it is one of the [`FIXED_VERDICTS`]: most entries of a trace are.
+    pub verdict: Cow<'static, str>,
+}
+
+/// The verdicts that say the same words every time. A trace stores each as its position
+/// here (a pass's typical order lists four warehouses "not needed", ~35 bytes each), so
+/// the list only grows at its end: a stored number must keep its words.
+pub const FIXED_VERDICTS: [&str; 5] = [
+    "not considered",
+    "no stock for this order",
+    "not needed: order already covered",
+    "not needed: its stock is for lines already covered",
+    "not chosen: the order ships from one warehouse",
+];
+
+/// A stored entry's verdict: a position in [`FIXED_VERDICTS`], or the words themselves.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum StoredVerdict<'a> {
+    Fixed(usize),
+    Words(&'a str),
 }
 
 /// One trace entry as stored: (warehouse, distance_km, units_available, units_allocated,
 /// verdict).
-type StoredWarehouse<'a> = (&'a str, Option<f64>, i64, i64, &'a str);
+type StoredWarehouse<'a> = (&'a str, Option<f64>, i64, i64, StoredVerdict<'a>);
 
 impl Trace {
     /// The trace as stored with its order: each entry as a positional array, then the
-    /// outcome — `[[["BLR1",12.5,3,3,"chosen: covers 3 of 3 units"],…],"allocated …"]`.
-    /// A pass writes a trace for every order it attempts; without the field names it is
-    /// less than half the size, and so are the order rows a pass rewrites.
+    /// outcome — `[[["BLR1",12.5,3,3,"chosen: covers 3 of 3 units"],["MAA1",40.1,2,0,2],
+    /// …],"allocated …"]`, a fixed verdict as its position in [`FIXED_VERDICTS`]. A pass
+    /// writes a trace for every order it attempts; without the field names and the fixed
+    /// words it is a quarter of the size, and so are the order rows a pass rewrites.
     pub fn stored(&self) -> String {
         struct Entries<'a>(&'a [TraceWarehouse]);
         impl Serialize for Entries<'_> {
@@ -176,7 +198,10 @@ impl Trace {
                         w.distance_km,
                         w.units_available,
                         w.units_allocated,
-                        &w.verdict,
+                        match FIXED_VERDICTS.iter().position(|fixed| *fixed == w.verdict) {
+                            Some(position) => StoredVerdict::Fixed(position),
+                            None => StoredVerdict::Words(&w.verdict),
+                        },
                     )
                 }))
             }
@@ -185,28 +210,42 @@ impl Trace {
         serde_json::to_string(&(Entries(&self.considered), &self.outcome)).unwrap_or_default()
     }
 
-    /// Reads a stored trace: the positional form of [`Trace::stored`], or the API's own
-    /// shape, in which traces were stored before it. `None` for anything else.
+    /// Reads a stored trace: the positional form of [`Trace::stored`] (with its verdicts
+    /// in words, as every verdict was stored before the fixed ones were numbered), or the
+    /// API's own shape, in which traces were stored before that. `None` for anything else,
+    /// a fixed verdict's number out of range included.
     pub fn from_stored(text: &str) -> Option<Trace> {
         if text.starts_with('[') {
             // Owned: a string with an escape in it cannot be borrowed from the text.
-            type Entry = (String, Option<f64>, i64, i64, String);
+            #[derive(Deserialize)]
+            #[serde(untagged)]
+            enum Verdict {
+                Fixed(usize),
+                Words(String),
+            }
+            type Entry = (String, Option<f64>, i64, i64, Verdict);
             let (entries, outcome): (Vec<Entry>, String) = serde_json::from_str(text).ok()?;
+            let considered = entries
+                .into_iter()
+                .map(
+                    |(warehouse, distance_km, units_available, units_allocated, verdict)| {
+                        Some(TraceWarehouse {
+                            warehouse,
+                            distance_km,
+                            units_available,
+                            units_allocated,
+                            verdict: match verdict {
+                                Verdict::Fixed(position) => {
+                                    Cow::Borrowed(*FIXED_VERDICTS.get(position)?)
+                                }
+                                Verdict::Words(words) => Cow::Owned(words),
+                            },
+                        })
+                    },
+                )
+                .collect::<Option<_>>()?;
             Some(Trace {
-                considered: entries
-                    .into_iter()
-                    .map(
-                        |(warehouse, distance_km, units_available, units_allocated, verdict)| {
-                            TraceWarehouse {
-                                warehouse,
-                                distance_km,
-                                units_available,
-                                units_allocated,
-                                verdict,
-                            }
-                        },
-                    )
-                    .collect(),
+                considered,
                 outcome,
             })
         } else {
@@ -1438,20 +1477,18 @@ impl<'a> Planner<'a> {
     /// Trace words are built by hand (`push_str`, `push_int`) rather than with `format!`:
     /// a trace is written for every order on every pass, and the formatting machinery
     /// was a measurable part of planning.
-    fn verdict_text(&self, candidate: &Candidate, open: i64) -> String {
+    fn verdict_text(&self, candidate: &Candidate, open: i64) -> Cow<'static, str> {
         let fixed = match candidate.verdict {
-            Verdict::Undecided => Some("not considered"),
-            Verdict::NoStock => Some("no stock for this order"),
-            Verdict::NotNeeded => Some("not needed: order already covered"),
-            Verdict::StockForCoveredLines => {
-                Some("not needed: its stock is for lines already covered")
-            }
-            Verdict::OneShipmentOnly => Some("not chosen: the order ships from one warehouse"),
-            Verdict::SplitLimit => return self.split_limit_verdict.clone(),
+            Verdict::Undecided => Some(0),
+            Verdict::NoStock => Some(1),
+            Verdict::NotNeeded => Some(2),
+            Verdict::StockForCoveredLines => Some(3),
+            Verdict::OneShipmentOnly => Some(4),
+            Verdict::SplitLimit => return Cow::Owned(self.split_limit_verdict.clone()),
             _ => None,
         };
-        if let Some(text) = fixed {
-            return text.to_owned();
+        if let Some(position) = fixed {
+            return Cow::Borrowed(FIXED_VERDICTS[position]);
         }
         let mut text = String::with_capacity(64);
         match candidate.verdict {
@@ -1479,7 +1516,7 @@ impl<'a> Planner<'a> {
             }
             _ => {}
         }
-        text
+        Cow::Owned(text)
     }
 
     fn outcome(&self, lines: &[Line], open: i64, covered: i64, committed: bool) -> String {
@@ -1722,7 +1759,7 @@ mod tests {
             .considered
             .iter()
             .map(|w| {
-                let verdict = w.verdict.as_str();
+                let verdict = w.verdict.as_ref();
                 (
                     w.warehouse.as_str(),
                     w.units_available,
@@ -2097,6 +2134,54 @@ mod tests {
         assert_eq!(distances[2], tenths(km(BLR, MAA)));
         assert_eq!(distances[3], tenths(km(BLR, DEL)));
         assert_eq!(plan.trace.outcome, "allocated 4 of 4 units from BLR1, MAA1");
+    }
+
+    #[test]
+    fn a_fixed_verdict_is_stored_as_its_number_and_reads_back_in_words() {
+        let mut snapshot = stock(&[(1, 10, COMMON, 2), (2, 10, COMMON, 2), (2, 11, COMMON, 2)]);
+        let demand = order(7, &[(101, 10, 2), (102, 11, 2)]);
+        let plan = plan_one(demand, &mut snapshot, &blr_and_del(), &fewest(3));
+
+        let stored = plan.trace.stored();
+        let not_needed = FIXED_VERDICTS
+            .iter()
+            .position(|words| *words == "not needed: order already covered")
+            .unwrap();
+        assert!(
+            stored.contains(&format!(r#"["BLR1",0.0,2,0,{not_needed}]"#)),
+            "{stored}"
+        );
+        assert!(!stored.contains("not needed"), "{stored}");
+        assert!(
+            stored.contains(r#""chosen: covers 4 of 4 units""#),
+            "{stored}"
+        );
+        let read = Trace::from_stored(&stored).expect("the stored trace reads");
+        assert_eq!(read, plan.trace);
+        assert_eq!(
+            read.considered[1].verdict,
+            "not needed: order already covered"
+        );
+        // Every fixed verdict goes out as its number and comes back as its words.
+        for (position, words) in FIXED_VERDICTS.iter().enumerate() {
+            let mut trace = plan.trace.clone();
+            trace.considered[1].verdict = Cow::Owned((*words).to_owned());
+            let stored = trace.stored();
+            assert!(stored.contains(&format!(",{position}]")), "{stored}");
+            assert_eq!(Trace::from_stored(&stored), Some(trace));
+        }
+        // Verdicts stored in words before they were numbered still read.
+        let in_words = stored.replace(
+            &format!(",{not_needed}]"),
+            r#","not needed: order already covered"]"#,
+        );
+        assert_eq!(Trace::from_stored(&in_words), Some(plan.trace));
+        // A number no verdict has is no trace.
+        let unknown = stored.replace(
+            &format!(",{not_needed}]"),
+            &format!(",{}]", FIXED_VERDICTS.len()),
+        );
+        assert_eq!(Trace::from_stored(&unknown), None);
     }
 
     #[test]
