@@ -911,15 +911,18 @@ pub(crate) fn generated<'q>(
 /// caller's one by one: a few microseconds a row, several times what SQLite takes to read
 /// it. Read as one value, a batch's stock crosses once. PostgreSQL builds the same text.
 pub(crate) fn json_rows_sql(placeholders: Placeholders, columns: &[&str], inner: &str) -> String {
+    let rows = json_rows_value(placeholders, columns);
+    format!("SELECT {rows} AS rows FROM ({inner}) AS q")
+}
+
+/// The aggregate that turns rows of `columns` into one JSON text, on each backend.
+fn json_rows_value(placeholders: Placeholders, columns: &[&str]) -> String {
     let columns = columns.join(", ");
     match placeholders {
-        Placeholders::Anonymous => {
-            format!("SELECT json_group_array(json_array({columns})) AS rows FROM ({inner}) AS q")
+        Placeholders::Anonymous => format!("json_group_array(json_array({columns}))"),
+        Placeholders::Numbered => {
+            format!("COALESCE(json_agg(json_build_array({columns})), '[]')::text")
         }
-        Placeholders::Numbered => format!(
-            "SELECT COALESCE(json_agg(json_build_array({columns})), '[]')::text AS rows \
-             FROM ({inner}) AS q"
-        ),
     }
 }
 
@@ -929,9 +932,50 @@ pub(crate) async fn fetch_json_rows<'q, T: serde::de::DeserializeOwned>(
     conn: &mut AnyConnection,
     query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
 ) -> StoreResult<Vec<T>> {
+    decode_json_rows(&fetch_json_text(conn, query).await?)
+}
+
+/// The one JSON text a statement written by [`json_rows_sql`] answers.
+async fn fetch_json_text<'q>(
+    conn: &mut AnyConnection,
+    query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+) -> StoreResult<String> {
     use sqlx::Row;
-    let text: String = query.fetch_one(&mut *conn).await?.try_get("rows")?;
-    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("rows read as JSON: {e}")))
+    Ok(query.fetch_one(&mut *conn).await?.try_get("rows")?)
+}
+
+fn decode_json_rows<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<Vec<T>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("rows read as JSON: {e}")))
+}
+
+/// Runs one statement written by [`json_rows_sql`] per chunk, in order, and decodes every
+/// chunk's rows: each chunk's text is decoded while the next chunk's statement runs, so
+/// the database (on SQLite its connection's thread) and this thread work at once — a
+/// pass reads its backlog's lines, 1,000 orders a statement, and decoding them took
+/// about a third as long as reading them.
+pub(crate) async fn fetch_json_chunks<'q, T, C>(
+    conn: &mut AnyConnection,
+    chunks: impl Iterator<Item = C>,
+    mut build: impl FnMut(C) -> StoreResult<sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>>,
+) -> StoreResult<Vec<T>>
+where
+    T: serde::de::DeserializeOwned,
+{
+    let mut rows = Vec::new();
+    let mut undecoded: Option<String> = None;
+    for chunk in chunks {
+        let query = build(chunk)?;
+        // `biased`: the statement is sent on its first poll, before the decoding starts.
+        let (text, decoded) = tokio::join!(biased; fetch_json_text(&mut *conn, query), async {
+            undecoded.take().map(|text| decode_json_rows::<T>(&text)).transpose()
+        });
+        rows.extend(decoded?.into_iter().flatten());
+        undecoded = Some(text?);
+    }
+    if let Some(text) = undecoded {
+        rows.extend(decode_json_rows::<T>(&text)?);
+    }
+    Ok(rows)
 }
 
 /// Rows per page of a read that has no bound of its own (a client's whole backlog: its
@@ -939,32 +983,55 @@ pub(crate) async fn fetch_json_rows<'q, T: serde::de::DeserializeOwned>(
 /// limit on one value (1 GB; an order with its trace is ~1 KB).
 pub(crate) const JSON_PAGE_ROWS: i64 = 10_000;
 
+/// `inner` (a `SELECT` of at most [`JSON_PAGE_ROWS`] rows whose output columns are named
+/// `columns`, one of them the integer `key`) as one page for [`fetch_json_pages`]: its rows
+/// as [`json_rows_sql`] answers them, with the page's largest key and its row count, so the
+/// next page can be asked for before this one is decoded.
+pub(crate) fn json_page_sql(
+    placeholders: Placeholders,
+    columns: &[&str],
+    key: &str,
+    inner: &str,
+) -> String {
+    let rows = json_rows_value(placeholders, columns);
+    format!("SELECT {rows} AS rows, MAX(q.{key}) AS last, COUNT(*) AS n FROM ({inner}) AS q")
+}
+
 /// Every row of a keyset-paged read, [`JSON_PAGE_ROWS`] at a time: `page(after)` is the
-/// statement (written by [`json_rows_sql`]) for the next rows after key `after` in key
-/// order, and `key` gives a row's key.
-pub(crate) async fn fetch_json_pages<T, K>(
+/// statement (written by [`json_page_sql`]) for the next rows after key `after` in key
+/// order, starting after `first`. Each page is decoded while the next one is read: a pass
+/// reads a backlog of 100,000 orders in ten pages, and decoding one took about a third
+/// as long as reading it.
+pub(crate) async fn fetch_json_pages<T>(
     conn: &mut AnyConnection,
-    mut after: K,
-    page: impl Fn(&K) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>,
-    key: impl Fn(&T) -> K,
+    first: i64,
+    page: impl Fn(i64) -> sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>,
 ) -> StoreResult<Vec<T>>
 where
     T: serde::de::DeserializeOwned,
-    K: Ord,
 {
+    use sqlx::Row;
     let mut rows = Vec::new();
+    let mut after = first;
+    let mut undecoded: Option<String> = None;
     loop {
-        let batch: Vec<T> = fetch_json_rows(conn, page(&after)).await?;
-        let full = batch.len() as i64 >= JSON_PAGE_ROWS;
-        // The largest key, whatever order the aggregate kept.
-        if let Some(last) = batch.iter().map(&key).max() {
-            after = last;
-        }
-        rows.extend(batch);
-        if !full {
-            return Ok(rows);
+        // `biased`: the statement is sent on its first poll, before the decoding starts.
+        let (read, decoded) = tokio::join!(biased; page(after).fetch_one(&mut *conn), async {
+            undecoded.take().map(|text| decode_json_rows::<T>(&text)).transpose()
+        });
+        rows.extend(decoded?.into_iter().flatten());
+        let read = read?;
+        undecoded = Some(read.try_get("rows")?);
+        let count: i64 = read.try_get("n")?;
+        match read.try_get::<Option<i64>, _>("last")? {
+            Some(last) if count >= JSON_PAGE_ROWS => after = last,
+            _ => break,
         }
     }
+    if let Some(text) = undecoded {
+        rows.extend(decode_json_rows::<T>(&text)?);
+    }
+    Ok(rows)
 }
 
 /// Ids per `IN (…)` list: well under SQLite's and PostgreSQL's parameter limits.
@@ -1675,5 +1742,112 @@ mod plan_tests {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod json_read_tests {
+    use super::{
+        JSON_PAGE_ROWS, Placeholders, Store, StoreError, StoreOptions, fetch_json_chunks,
+        fetch_json_pages, json_page_sql, json_rows_sql,
+    };
+
+    /// The numbers 1 ..= `count`, each with its double, as a `SELECT` of `id, twice`
+    /// (a recursive query: both backends write it the same way).
+    fn numbers(count: i64) -> String {
+        format!(
+            "WITH RECURSIVE n(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM n WHERE id < {count}) \
+             SELECT id, id * 2 AS twice FROM n WHERE id <= {count}"
+        )
+    }
+
+    /// Pages read while the page before is decoded still give every row once, in key
+    /// order, whether the last page is full, partial or empty; chunks read the same way
+    /// give every chunk's rows in chunk order; a chunk that cannot be built stops the read
+    /// with its error.
+    async fn reads_decoded_beside_the_next_give_every_row_once_in_order(url: &str) {
+        let store = Store::connect(url, &StoreOptions::default())
+            .await
+            .expect("open");
+        let mut conn = store.pool().acquire().await.expect("connection");
+        let placeholders = Placeholders::of(&conn);
+        let limit = match placeholders {
+            Placeholders::Anonymous => "WHERE id > ? ORDER BY id LIMIT ?",
+            Placeholders::Numbered => "WHERE id > $1 ORDER BY id LIMIT $2",
+        };
+        for count in [0, 1, JSON_PAGE_ROWS, 2 * JSON_PAGE_ROWS + 3] {
+            let inner = format!(
+                "SELECT id, twice FROM ({}) AS all_numbers {limit}",
+                numbers(count)
+            );
+            let sql = json_page_sql(placeholders, &["id", "twice"], "id", &inner);
+            let read: Vec<(i64, i64)> = fetch_json_pages(&mut conn, 0, |after| {
+                sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(after)
+                    .bind(JSON_PAGE_ROWS)
+            })
+            .await
+            .expect("pages");
+            let expected: Vec<(i64, i64)> = (1..=count).map(|n| (n, 2 * n)).collect();
+            assert_eq!(read.len(), expected.len(), "{count} rows");
+            assert!(read == expected, "{count} rows in key order, each once");
+        }
+
+        let bounds: Vec<(i64, i64)> = vec![(1, 5), (6, 6), (7, 3_000), (3_001, 3_010)];
+        let between = match placeholders {
+            Placeholders::Anonymous => "WHERE id BETWEEN ? AND ?",
+            Placeholders::Numbered => "WHERE id BETWEEN $1 AND $2",
+        };
+        let inner = format!(
+            "SELECT id, twice FROM ({}) AS all_numbers {between}",
+            numbers(3_010)
+        );
+        let sql = json_rows_sql(placeholders, &["id", "twice"], &inner);
+        let read: Vec<(i64, i64)> = fetch_json_chunks(&mut conn, bounds.iter(), |(low, high)| {
+            Ok(sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(*low)
+                .bind(*high))
+        })
+        .await
+        .expect("chunks");
+        let ids: Vec<i64> = read.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, (1..=3_010).collect::<Vec<_>>());
+        assert!(read.iter().all(|(id, twice)| *twice == 2 * id));
+
+        let mut built = 0;
+        let refused =
+            fetch_json_chunks::<(i64, i64), _>(&mut conn, bounds.iter(), |(low, high)| {
+                built += 1;
+                if *low == 7 {
+                    return Err(StoreError::Corrupt("chunk 3 cannot be built".into()));
+                }
+                Ok(sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(*low)
+                    .bind(*high))
+            })
+            .await;
+        assert!(
+            matches!(&refused, Err(StoreError::Corrupt(m)) if m == "chunk 3 cannot be built"),
+            "{refused:?}"
+        );
+        assert_eq!(built, 3, "nothing is built after the chunk that failed");
+    }
+
+    #[tokio::test]
+    async fn sqlite_reads_decoded_beside_the_next_give_every_row_once_in_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        reads_decoded_beside_the_next_give_every_row_once_in_order(&format!(
+            "sqlite://{}",
+            dir.path().join("oms.db").display()
+        ))
+        .await;
+    }
+
+    #[tokio::test]
+    async fn postgres_reads_decoded_beside_the_next_give_every_row_once_in_order() {
+        reads_decoded_beside_the_next_give_every_row_once_in_order(
+            &crate::test_support::fresh_postgres().await,
+        )
+        .await;
     }
 }

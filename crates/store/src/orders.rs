@@ -9,8 +9,9 @@ use sqlx::{AnyConnection, AnyExecutor, AssertSqlSafe, Row};
 
 use crate::rows::{execute_chunks, fetch_chunks, rows_per_statement, rows_query};
 use crate::{
-    ClientId, IN_LIST_MAX, Ids, Placeholders, StoreError, StoreResult, fetch_json_rows, in_list,
-    insert_rows_sql, json_rows_sql, like_contains, list_query, numbered_first, update_rows_sql,
+    ClientId, IN_LIST_MAX, Ids, Placeholders, StoreError, StoreResult, fetch_json_chunks,
+    fetch_json_rows, in_list, insert_rows_sql, json_page_sql, json_rows_sql, like_contains,
+    list_query, numbered_first, update_rows_sql,
 };
 
 /// An order's own fields, resolved to ids, as written.
@@ -901,14 +902,13 @@ pub async fn lines_of(
     // One JSON value per chunk of ids: a pass over a backlog reads every line of its
     // 100,000 orders here.
     let placeholders = Placeholders::of(conn);
-    let mut lines = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(IN_LIST_MAX) {
+    let read: Vec<LineColumns> = fetch_json_chunks(&mut *conn, ids.chunks(IN_LIST_MAX), |chunk| {
         let inner = SQL.replace("IN {ids}", &in_list::<i64>(placeholders, chunk.len()));
         let sql = json_rows_sql(placeholders, &LINE_READ_COLUMNS, &inner);
-        let query = list_query(placeholders, &sql, client, chunk)?;
-        let chunk_lines: Vec<LineColumns> = fetch_json_rows(&mut *conn, query).await?;
-        lines.extend(chunk_lines.into_iter().map(line_from_columns));
-    }
+        list_query(placeholders, &sql, client, chunk)
+    })
+    .await?;
+    let mut lines: Vec<OrderLineRow> = read.into_iter().map(line_from_columns).collect();
     // In id order whatever order the aggregate kept.
     lines.sort_unstable_by_key(|l| l.id);
     Ok(lines)
@@ -934,19 +934,15 @@ pub async fn open_demand(
             // A backlog may hold every order of the client: read as JSON, a page at a time.
             let auto = i64::from(only_auto_retry);
             let placeholders = Placeholders::of(conn);
-            let orders_sql = json_rows_sql(placeholders, &ORDER_READ_COLUMNS, ORDERS);
+            let orders_sql = json_page_sql(placeholders, &ORDER_READ_COLUMNS, "id", ORDERS);
             // `$1` … `$4` name the same values on both backends. Orders are paged by id.
-            let page = |sql: &str| {
-                sqlx::query(AssertSqlSafe(sql.to_owned()))
+            let orders: Vec<OrderColumns> = crate::fetch_json_pages(&mut *conn, 0, |after| {
+                sqlx::query(AssertSqlSafe(orders_sql.clone()))
                     .bind(client.0)
                     .bind(auto)
-            };
-            let orders: Vec<OrderColumns> = crate::fetch_json_pages(
-                &mut *conn,
-                0,
-                |after| page(&orders_sql).bind(*after).bind(crate::JSON_PAGE_ROWS),
-                |order: &OrderColumns| order.0,
-            )
+                    .bind(after)
+                    .bind(crate::JSON_PAGE_ROWS)
+            })
             .await?;
             let mut orders: Vec<OrderRow> = orders.into_iter().map(OrderRow::from).collect();
             // In id order whatever order the aggregate kept.
@@ -1036,13 +1032,11 @@ pub async fn allocatable_stock(
         let query = sqlx::query(AssertSqlSafe(sql)).bind(client.0);
         return fetch_json_rows(conn, query).await;
     };
-    let mut rows = Vec::new();
-    for chunk in skus.chunks(IN_LIST_MAX) {
+    fetch_json_chunks(conn, skus.chunks(IN_LIST_MAX), |chunk| {
         let sql = allocatable_stock_of_skus_sql(placeholders, chunk.len());
-        let query = list_query(placeholders, &sql, client, chunk)?;
-        rows.extend(fetch_json_rows::<(i64, i64, String, i64)>(conn, query).await?);
-    }
-    Ok(rows)
+        list_query(placeholders, &sql, client, chunk)
+    })
+    .await
 }
 
 #[derive(Debug, Clone)]

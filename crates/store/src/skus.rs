@@ -174,15 +174,14 @@ pub async fn ids_by_code(
     client: ClientId,
     codes: &[&str],
 ) -> StoreResult<std::collections::HashMap<String, i64>> {
-    let mut ids = std::collections::HashMap::with_capacity(codes.len());
-    for chunk in codes.chunks(UPSERT_ROWS_MAX) {
-        let placeholders = Placeholders::of(conn);
-        let sql = ids_by_code_sql(placeholders, chunk.len());
-        let query = crate::list_query(placeholders, &sql, client, chunk)?;
-        let rows: Vec<(i64, String)> = crate::fetch_json_rows(conn, query).await?;
-        ids.extend(rows.into_iter().map(|(id, code)| (code, id)));
-    }
-    Ok(ids)
+    let placeholders = Placeholders::of(conn);
+    let rows: Vec<(i64, String)> =
+        crate::fetch_json_chunks(conn, codes.chunks(UPSERT_ROWS_MAX), |chunk| {
+            let sql = ids_by_code_sql(placeholders, chunk.len());
+            crate::list_query(placeholders, &sql, client, chunk)
+        })
+        .await?;
+    Ok(rows.into_iter().map(|(id, code)| (code, id)).collect())
 }
 
 pub async fn count<'e>(db: impl AnyExecutor<'e>, client: ClientId) -> StoreResult<i64> {

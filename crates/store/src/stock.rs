@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::rows::{execute_chunks, rows_per_statement, rows_query, rows_source};
 use crate::{
-    ClientId, Ids, Placeholders, StoreError, StoreResult, fetch_json_rows, insert_rows_sql,
+    ClientId, Ids, Placeholders, StoreError, StoreResult, fetch_json_chunks, insert_rows_sql,
     json_rows_sql, update_rows_sql,
 };
 
@@ -412,8 +412,8 @@ pub async fn rows_of_keys(
     keys: &[StockKey],
 ) -> StoreResult<Vec<BucketRow>> {
     let placeholders = Placeholders::of(conn);
-    let mut out = Vec::with_capacity(keys.len() * 2);
-    for chunk in keys.chunks(rows_per_statement(placeholders)) {
+    let chunks = keys.chunks(rows_per_statement(placeholders));
+    let read: Vec<(String, String, String, i64)> = fetch_json_chunks(conn, chunks, |chunk| {
         let inner = format!(
             "SELECT w.code AS warehouse, s.code AS sku, st.bucket, st.qty \
              FROM ({}) AS v \
@@ -427,18 +427,19 @@ pub async fn rows_of_keys(
             .iter()
             .map(|key| (key.client.0, key.warehouse, key.sku))
             .collect();
-        let query = rows_query(placeholders, sql, &rows)?;
-        let rows: Vec<(String, String, String, i64)> = fetch_json_rows(conn, query).await?;
-        for (warehouse, sku, bucket, qty) in rows {
-            out.push(BucketRow {
+        rows_query(placeholders, sql, &rows)
+    })
+    .await?;
+    read.into_iter()
+        .map(|(warehouse, sku, bucket, qty)| {
+            Ok(BucketRow {
                 warehouse,
                 sku,
                 bucket: bucket_of(&bucket)?,
                 qty,
-            });
-        }
-    }
-    Ok(out)
+            })
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone)]
