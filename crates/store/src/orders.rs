@@ -1396,7 +1396,7 @@ pub async fn cancel_open_many(conn: &mut AnyConnection, lines: &[(i64, i64)]) ->
 /// Each line once, in id order, with the sum of its quantities: sorted and summed in a
 /// vector (a tree map of a large pass's 200,000 allocations cost ~0.05 s before its
 /// first statement).
-fn summed_by_line(quantities: impl Iterator<Item = (i64, i64)>) -> Vec<(i64, i64)> {
+pub fn summed_by_line(quantities: impl Iterator<Item = (i64, i64)>) -> Vec<(i64, i64)> {
     let mut per_line: Vec<(i64, i64)> = quantities.collect();
     per_line.sort_unstable_by_key(|(line, _)| *line);
     per_line.dedup_by(|later, kept| {

@@ -246,6 +246,7 @@ async fn pass(
     let known = Known {
         orders: open_orders.iter().map(|o| (o.id, o)).collect(),
         lines: open_lines.iter().map(|l| (l.id, l)).collect(),
+        line_rows: open_lines,
         warehouse_codes: candidates.iter().map(|w| (w.id, w.code.as_str())).collect(),
     };
     let (mut summary, written) = apply(conn, client, &plan, &known, new, actor, at).await?;
@@ -311,6 +312,8 @@ impl Written {
 struct Known<'a> {
     orders: HashMap<i64, &'a OrderRow>,
     lines: HashMap<i64, &'a OrderLineRow>,
+    /// The lines as loaded.
+    line_rows: &'a [OrderLineRow],
     warehouse_codes: HashMap<i64, &'a str>,
 }
 
@@ -464,8 +467,8 @@ async fn apply(
 
     let mut movements = Vec::new();
     let mut pairs = Vec::new();
-    // Each written order's lines as they will stand: as loaded, plus this plan.
-    let mut added: HashMap<i64, (i64, i64)> = HashMap::new();
+    // Units this plan allocates and closes short, (line, qty), one entry per allocation.
+    let mut allocated = Vec::new();
     let mut short = Vec::new();
     for (order_plan, order, _) in &deciding {
         for a in &order_plan.allocations {
@@ -477,22 +480,43 @@ async fn apply(
             movements.push((
                 key,
                 allocate_movement(&a.bucket, a.qty)?,
-                format!("order:{}", order.record.order_code),
+                // Spelled without the formatting machinery: once per allocation, 200,000 a pass.
+                ["order:", order.record.order_code.as_str()].concat(),
             ));
             pairs.push((order.id, a.warehouse));
-            added.entry(a.line_id).or_default().0 += a.qty;
-        }
-        for (line, qty) in &order_plan.short_closed {
-            added.entry(*line).or_default().1 += qty;
+            allocated.push((a.line_id, a.qty));
         }
         short.extend(order_plan.short_closed.iter().copied());
     }
+    // What the plan adds to each line, summed in vectors (a map hashed every one of a
+    // large pass's 200,000 allocations).
+    let allocated = orders::summed_by_line(allocated.into_iter());
+    let cancelled = orders::summed_by_line(short.iter().copied());
+    let sum_for = |sums: &[(i64, i64)], line: i64| {
+        sums.binary_search_by_key(&line, |(id, _)| *id)
+            .map_or(0, |at| sums[at].1)
+    };
+    let added_to = |line: i64| (sum_for(&allocated, line), sum_for(&cancelled, line));
+    // Line → (allocated, cancelled), for a pass over new orders (a few hundred lines).
+    let added = || {
+        let mut by_line: HashMap<i64, (i64, i64)> = HashMap::new();
+        for (line, qty) in &allocated {
+            by_line.entry(*line).or_default().0 += qty;
+        }
+        for (line, qty) in &cancelled {
+            by_line.entry(*line).or_default().1 += qty;
+        }
+        by_line
+    };
     // Every line as it will stand, sorted by order, so each written order's lines are one
-    // slice (a map of a vector per order cost 100,000 allocations in a large pass).
-    let mut counted: Vec<(i64, LineCounts)> = lines_by_id
-        .values()
+    // slice (a map of a vector per order cost 100,000 allocations in a large pass). Read
+    // in the order loaded (by id, so by order already, a backlog's lines being numbered
+    // order by order) rather than a map's.
+    let mut counted: Vec<(i64, LineCounts)> = known
+        .line_rows
+        .iter()
         .map(|line| {
-            let (allocated, cancelled) = added.get(&line.id).copied().unwrap_or_default();
+            let (allocated, cancelled) = added_to(line.id);
             let counts = LineCounts {
                 ordered: line.ordered,
                 allocated: line.allocated + allocated,
@@ -544,7 +568,7 @@ async fn apply(
             .zip(&statuses)
             .map(|((_, order, trace), status)| (order.id, (status.as_str(), trace.as_str())))
             .collect();
-        write_new(conn, client, new, &attempts, &added, at).await?;
+        write_new(conn, client, new, &attempts, &added(), at).await?;
         done.new_written = true;
     }
     // Each (order, warehouse) once, in order: one shipment each.
@@ -652,7 +676,7 @@ async fn apply(
             });
         }
     }
-    done.lines = added;
+    done.lines = added();
     for ((order, warehouse), id) in &shipment_of {
         done.order(*order).shipments.push(ShipmentRow {
             id: *id,
