@@ -932,16 +932,9 @@ pub(crate) async fn fetch_json_rows<'q, T: serde::de::DeserializeOwned>(
     conn: &mut AnyConnection,
     query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
 ) -> StoreResult<Vec<T>> {
-    decode_json_rows(&fetch_json_text(conn, query).await?)
-}
-
-/// The one JSON text a statement written by [`json_rows_sql`] answers.
-async fn fetch_json_text<'q>(
-    conn: &mut AnyConnection,
-    query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
-) -> StoreResult<String> {
     use sqlx::Row;
-    Ok(query.fetch_one(&mut *conn).await?.try_get("rows")?)
+    let text: String = query.fetch_one(&mut *conn).await?.try_get("rows")?;
+    decode_json_rows(&text)
 }
 
 fn decode_json_rows<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<Vec<T>> {
@@ -961,21 +954,56 @@ pub(crate) async fn fetch_json_chunks<'q, T, C>(
 where
     T: serde::de::DeserializeOwned,
 {
-    let mut rows = Vec::new();
-    let mut undecoded: Option<String> = None;
+    let mut read = DecodedBeside::default();
     for chunk in chunks {
-        let query = build(chunk)?;
+        read.fetch(&mut *conn, build(chunk)?).await?;
+    }
+    read.finish()
+}
+
+/// Rows of JSON reads decoded one statement behind: each statement's text is kept until
+/// the next statement is sent, then decoded while that one runs.
+struct DecodedBeside<T> {
+    rows: Vec<T>,
+    undecoded: Option<String>,
+}
+
+impl<T> Default for DecodedBeside<T> {
+    fn default() -> Self {
+        DecodedBeside {
+            rows: Vec::new(),
+            undecoded: None,
+        }
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> DecodedBeside<T> {
+    /// Runs `query` (written by [`json_rows_sql`] or [`json_page_sql`]), decoding the text
+    /// before it meanwhile, and keeps its `rows`; answers its row for any other column.
+    async fn fetch<'q>(
+        &mut self,
+        conn: &mut AnyConnection,
+        query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+    ) -> StoreResult<sqlx::any::AnyRow> {
+        use sqlx::Row;
+        let undecoded = self.undecoded.take();
         // `biased`: the statement is sent on its first poll, before the decoding starts.
-        let (text, decoded) = tokio::join!(biased; fetch_json_text(&mut *conn, query), async {
-            undecoded.take().map(|text| decode_json_rows::<T>(&text)).transpose()
+        let (read, decoded) = tokio::join!(biased; query.fetch_one(conn), async {
+            undecoded.map(|text| decode_json_rows::<T>(&text)).transpose()
         });
-        rows.extend(decoded?.into_iter().flatten());
-        undecoded = Some(text?);
+        self.rows.extend(decoded?.into_iter().flatten());
+        let read = read?;
+        self.undecoded = Some(read.try_get("rows")?);
+        Ok(read)
     }
-    if let Some(text) = undecoded {
-        rows.extend(decode_json_rows::<T>(&text)?);
+
+    /// Every row read, the last statement's decoded now.
+    fn finish(mut self) -> StoreResult<Vec<T>> {
+        if let Some(text) = self.undecoded.take() {
+            self.rows.extend(decode_json_rows::<T>(&text)?);
+        }
+        Ok(self.rows)
     }
-    Ok(rows)
 }
 
 /// Rows per page of a read that has no bound of its own (a client's whole backlog: its
@@ -1011,27 +1039,16 @@ where
     T: serde::de::DeserializeOwned,
 {
     use sqlx::Row;
-    let mut rows = Vec::new();
+    let mut read = DecodedBeside::default();
     let mut after = first;
-    let mut undecoded: Option<String> = None;
     loop {
-        // `biased`: the statement is sent on its first poll, before the decoding starts.
-        let (read, decoded) = tokio::join!(biased; page(after).fetch_one(&mut *conn), async {
-            undecoded.take().map(|text| decode_json_rows::<T>(&text)).transpose()
-        });
-        rows.extend(decoded?.into_iter().flatten());
-        let read = read?;
-        undecoded = Some(read.try_get("rows")?);
-        let count: i64 = read.try_get("n")?;
-        match read.try_get::<Option<i64>, _>("last")? {
+        let page = read.fetch(&mut *conn, page(after)).await?;
+        let count: i64 = page.try_get("n")?;
+        match page.try_get::<Option<i64>, _>("last")? {
             Some(last) if count >= JSON_PAGE_ROWS => after = last,
-            _ => break,
+            _ => return read.finish(),
         }
     }
-    if let Some(text) = undecoded {
-        rows.extend(decode_json_rows::<T>(&text)?);
-    }
-    Ok(rows)
 }
 
 /// Ids per `IN (…)` list: well under SQLite's and PostgreSQL's parameter limits.
