@@ -1220,6 +1220,14 @@ pub(crate) mod test_support {
             .expect("id")
     }
 
+    /// A fresh SQLite database file in a temporary folder, kept while the folder lives:
+    /// the folder and the database's URL.
+    pub(crate) fn fresh_sqlite() -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("oms.db").display());
+        (dir, url)
+    }
+
     /// A fresh, empty database on the suite's PostgreSQL cluster (`OMS_TEST_PG_URL`), so a
     /// test that migrates and writes leaves the cluster's own database alone.
     pub(crate) async fn fresh_postgres() -> String {
@@ -1283,8 +1291,7 @@ mod checkpoint_tests {
     /// A restarted log is not restarted again until a write has started it over.
     #[tokio::test]
     async fn an_idle_log_is_restarted_once() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("oms.db").display());
+        let (_dir, url) = crate::test_support::fresh_sqlite();
         // Not exclusive: no checkpoint task of its own, the test runs the rounds.
         let options = StoreOptions {
             exclusive: false,
@@ -1535,8 +1542,7 @@ mod plan_tests {
 
     /// A migrated SQLite database in a temporary folder (kept while the folder lives).
     async fn migrated() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("oms.db").display());
+        let (dir, url) = crate::test_support::fresh_sqlite();
         let store = Store::connect(&url, &StoreOptions::default())
             .await
             .expect("open");
@@ -1852,12 +1858,8 @@ mod json_read_tests {
 
     #[tokio::test]
     async fn sqlite_reads_decoded_beside_the_next_give_every_row_once_in_order() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        reads_decoded_beside_the_next_give_every_row_once_in_order(&format!(
-            "sqlite://{}",
-            dir.path().join("oms.db").display()
-        ))
-        .await;
+        let (_dir, url) = crate::test_support::fresh_sqlite();
+        reads_decoded_beside_the_next_give_every_row_once_in_order(&url).await;
     }
 
     #[tokio::test]

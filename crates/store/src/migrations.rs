@@ -234,8 +234,7 @@ mod tests {
 
     #[tokio::test]
     async fn sqlite_stock_survives_migration_11() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("oms.db").display());
+        let (_dir, url) = crate::test_support::fresh_sqlite();
         stock_survives_migration_11(&url).await;
     }
 

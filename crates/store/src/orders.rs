@@ -1742,9 +1742,8 @@ mod tests {
 
     #[tokio::test]
     async fn sqlite_event_ids_are_the_stored_ones() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        event_ids_are_the_stored_ones(&format!("sqlite://{}", dir.path().join("oms.db").display()))
-            .await;
+        let (_dir, url) = crate::test_support::fresh_sqlite();
+        event_ids_are_the_stored_ones(&url).await;
     }
 
     #[tokio::test]
@@ -1810,12 +1809,8 @@ mod tests {
 
     #[tokio::test]
     async fn sqlite_events_made_as_written_are_stored_in_order() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        events_made_as_written_are_stored_in_order(&format!(
-            "sqlite://{}",
-            dir.path().join("oms.db").display()
-        ))
-        .await;
+        let (_dir, url) = crate::test_support::fresh_sqlite();
+        events_made_as_written_are_stored_in_order(&url).await;
     }
 
     #[tokio::test]
@@ -1978,12 +1973,8 @@ mod tests {
 
     #[tokio::test]
     async fn sqlite_allocation_rows_keep_their_order_per_shipment() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        allocation_rows_keep_their_order_per_shipment(&format!(
-            "sqlite://{}",
-            dir.path().join("oms.db").display()
-        ))
-        .await;
+        let (_dir, url) = crate::test_support::fresh_sqlite();
+        allocation_rows_keep_their_order_per_shipment(&url).await;
     }
 
     #[tokio::test]

@@ -507,14 +507,14 @@ mod tests {
 
     #[tokio::test]
     async fn sqlite_rows_are_bound_value_by_value() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        rows_round_trip(&format!("sqlite://{}", dir.path().join("oms.db").display())).await;
+        let (_dir, url) = crate::test_support::fresh_sqlite();
+        rows_round_trip(&url).await;
     }
 
     #[tokio::test]
     async fn sqlite_chunks_run_in_order() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        chunks_run_in_order(&format!("sqlite://{}", dir.path().join("oms.db").display())).await;
+        let (_dir, url) = crate::test_support::fresh_sqlite();
+        chunks_run_in_order(&url).await;
     }
 
     #[tokio::test]

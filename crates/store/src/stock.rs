@@ -823,12 +823,8 @@ mod tests {
 
     #[tokio::test]
     async fn sqlite_writes_ledger_rows_in_key_order() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        ledger_rows_are_written_in_key_order(&format!(
-            "sqlite://{}",
-            dir.path().join("oms.db").display()
-        ))
-        .await;
+        let (_dir, url) = crate::test_support::fresh_sqlite();
+        ledger_rows_are_written_in_key_order(&url).await;
     }
 
     #[tokio::test]
@@ -838,12 +834,8 @@ mod tests {
 
     #[tokio::test]
     async fn sqlite_refuses_a_short_key_in_a_later_chunk() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        a_short_key_in_a_later_chunk_is_refused(&format!(
-            "sqlite://{}",
-            dir.path().join("oms.db").display()
-        ))
-        .await;
+        let (_dir, url) = crate::test_support::fresh_sqlite();
+        a_short_key_in_a_later_chunk_is_refused(&url).await;
     }
 
     #[tokio::test]
