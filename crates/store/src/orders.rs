@@ -52,6 +52,103 @@ pub struct OrderRow {
     pub updated_at: i64,
 }
 
+/// What an allocation pass reads of an order: how to plan it, what its events name, and
+/// what its last attempt said. Not the addressee's name, address, phone or email, nor the
+/// identity hash: a pass over a backlog reads every waiting order, and those were most of
+/// each one's bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemandOrder {
+    pub id: i64,
+    pub channel: String,
+    pub order_code: String,
+    pub fulfilment_type: String,
+    pub dispatch_by: Option<i64>,
+    pub priority: i64,
+    pub warehouse_id: Option<i64>,
+    pub stock: String,
+    pub ship_pincode: Option<String>,
+    pub ship_lat: Option<f64>,
+    pub ship_lon: Option<f64>,
+    pub allocation_trace: Option<String>,
+    pub attempts: i64,
+}
+
+impl From<&OrderRow> for DemandOrder {
+    fn from(order: &OrderRow) -> DemandOrder {
+        let record = &order.record;
+        DemandOrder {
+            id: order.id,
+            channel: order.channel.clone(),
+            order_code: record.order_code.clone(),
+            fulfilment_type: record.fulfilment_type.clone(),
+            dispatch_by: record.dispatch_by,
+            priority: record.priority,
+            warehouse_id: record.warehouse_id,
+            stock: record.stock.clone(),
+            ship_pincode: record.ship_pincode.clone(),
+            ship_lat: record.ship_lat,
+            ship_lon: record.ship_lon,
+            allocation_trace: order.allocation_trace.clone(),
+            attempts: order.attempts,
+        }
+    }
+}
+
+/// The columns [`open_demand`] reads of a backlog, in [`DemandColumns`]' order.
+const DEMAND_READ_COLUMNS: [&str; 13] = [
+    "id",
+    "channel",
+    "order_code",
+    "fulfilment_type",
+    "dispatch_by",
+    "priority",
+    "warehouse_id",
+    "stock",
+    "ship_pincode",
+    "ship_lat",
+    "ship_lon",
+    "allocation_trace",
+    "attempts",
+];
+
+/// A [`DemandOrder`] as an array of [`DEMAND_READ_COLUMNS`].
+#[derive(serde::Deserialize)]
+struct DemandColumns(
+    i64,
+    String,
+    String,
+    String,
+    Option<i64>,
+    i64,
+    Option<i64>,
+    String,
+    Option<String>,
+    Option<f64>,
+    Option<f64>,
+    Option<String>,
+    i64,
+);
+
+impl From<DemandColumns> for DemandOrder {
+    fn from(c: DemandColumns) -> DemandOrder {
+        DemandOrder {
+            id: c.0,
+            channel: c.1,
+            order_code: c.2,
+            fulfilment_type: c.3,
+            dispatch_by: c.4,
+            priority: c.5,
+            warehouse_id: c.6,
+            stock: c.7,
+            ship_pincode: c.8,
+            ship_lat: c.9,
+            ship_lon: c.10,
+            allocation_trace: c.11,
+            attempts: c.12,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct OrderLineRow {
     pub id: i64,
@@ -598,105 +695,6 @@ fn order_from_row(row: &sqlx::any::AnyRow) -> StoreResult<OrderRow> {
     })
 }
 
-/// The columns `select_order!` reads, in order, for reading many orders as JSON.
-const ORDER_READ_COLUMNS: [&str; 27] = [
-    "id",
-    "channel",
-    "channel_id",
-    "order_code",
-    "kind",
-    "fulfilment_type",
-    "retry",
-    "dispatch_by",
-    "priority",
-    "warehouse_id",
-    "warehouse",
-    "destination_warehouse_id",
-    "destination_warehouse",
-    "stock",
-    "ship_name",
-    "ship_address",
-    "ship_pincode",
-    "ship_phone",
-    "ship_email",
-    "ship_lat",
-    "ship_lon",
-    "status",
-    "body_hash",
-    "allocation_trace",
-    "attempts",
-    "created_at",
-    "updated_at",
-];
-
-/// An order as an array of [`ORDER_READ_COLUMNS`] (see `fetch_json_rows`).
-#[derive(serde::Deserialize)]
-struct OrderColumns(
-    i64,
-    String,
-    i64,
-    String,
-    String,
-    String,
-    String,
-    Option<i64>,
-    i64,
-    Option<i64>,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<f64>,
-    Option<f64>,
-    String,
-    String,
-    Option<String>,
-    i64,
-    i64,
-    i64,
-);
-
-impl From<OrderColumns> for OrderRow {
-    fn from(c: OrderColumns) -> OrderRow {
-        OrderRow {
-            id: c.0,
-            channel: c.1,
-            record: OrderRecord {
-                channel_id: c.2,
-                order_code: c.3,
-                kind: c.4,
-                fulfilment_type: c.5,
-                retry: c.6,
-                dispatch_by: c.7,
-                priority: c.8,
-                warehouse_id: c.9,
-                destination_warehouse_id: c.11,
-                stock: c.13,
-                ship_name: c.14,
-                ship_address: c.15,
-                ship_pincode: c.16,
-                ship_phone: c.17,
-                ship_email: c.18,
-                ship_lat: c.19,
-                ship_lon: c.20,
-            },
-            warehouse: c.10,
-            destination_warehouse: c.12,
-            status: c.21,
-            body_hash: c.22,
-            allocation_trace: c.23,
-            attempts: c.24,
-            created_at: c.25,
-            updated_at: c.26,
-        }
-    }
-}
-
 /// A line as an array of the columns `line_from_row` reads, in its order.
 type LineColumns = (
     i64,
@@ -916,27 +914,30 @@ pub async fn lines_of(
 
 /// Open demand: orders with open quantity, not cancelled, optionally only `retry = AUTO`,
 /// optionally only the given ids; with all their lines (open or not: the order's status
-/// after a pass is derived from every line, without reading them again).
+/// after a pass is derived from every line, without reading them again). Orders in id
+/// order, read as a pass needs them ([`DemandOrder`]).
 pub async fn open_demand(
     conn: &mut AnyConnection,
     client: ClientId,
     only_auto_retry: bool,
     ids: Option<&[i64]>,
-) -> StoreResult<(Vec<OrderRow>, Vec<OrderLineRow>)> {
-    const ORDERS: &str = select_order!(
-        "WHERE o.client_id = $1 AND o.status <> 'CANCELLED' AND ($2 = 0 OR o.retry = 'AUTO') \
+) -> StoreResult<(Vec<DemandOrder>, Vec<OrderLineRow>)> {
+    const ORDERS: &str = "SELECT o.id, c.code AS channel, o.order_code, o.fulfilment_type, \
+         o.dispatch_by, o.priority, o.warehouse_id, o.stock, o.ship_pincode, o.ship_lat, \
+         o.ship_lon, o.allocation_trace, o.attempts \
+         FROM orders o JOIN channels c ON c.id = o.channel_id \
+         WHERE o.client_id = $1 AND o.status <> 'CANCELLED' AND ($2 = 0 OR o.retry = 'AUTO') \
          AND o.id > $3 \
          AND EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id \
-                     AND l.ordered > l.allocated + l.shipped + l.cancelled) ORDER BY o.id LIMIT $4"
-    );
+                     AND l.ordered > l.allocated + l.shipped + l.cancelled) ORDER BY o.id LIMIT $4";
     match ids {
         None => {
             // A backlog may hold every order of the client: read as JSON, a page at a time.
             let auto = i64::from(only_auto_retry);
             let placeholders = Placeholders::of(conn);
-            let orders_sql = json_page_sql(placeholders, &ORDER_READ_COLUMNS, "id", ORDERS);
+            let orders_sql = json_page_sql(placeholders, &DEMAND_READ_COLUMNS, "id", ORDERS);
             // `$1` … `$4` name the same values on both backends. Orders are paged by id.
-            let orders: Vec<OrderColumns> = crate::fetch_json_pages(&mut *conn, 0, |after| {
+            let orders: Vec<DemandColumns> = crate::fetch_json_pages(&mut *conn, 0, |after| {
                 sqlx::query(AssertSqlSafe(orders_sql.clone()))
                     .bind(client.0)
                     .bind(auto)
@@ -944,7 +945,7 @@ pub async fn open_demand(
                     .bind(crate::JSON_PAGE_ROWS)
             })
             .await?;
-            let mut orders: Vec<OrderRow> = orders.into_iter().map(OrderRow::from).collect();
+            let mut orders: Vec<DemandOrder> = orders.into_iter().map(DemandOrder::from).collect();
             // In id order whatever order the aggregate kept.
             orders.sort_unstable_by_key(|o| o.id);
             // Their lines by order id: each a seek on `(client_id, order_id)`, not a scan
@@ -955,6 +956,7 @@ pub async fn open_demand(
             Ok((orders, lines))
         }
         Some(ids) => {
+            // Named orders are few: read whole, then narrowed.
             let mut orders = find_many(&mut *conn, client, ids).await?;
             orders.retain(|o| {
                 o.status != "CANCELLED" && (!only_auto_retry || o.record.retry == "AUTO")
@@ -969,7 +971,7 @@ pub async fn open_demand(
             orders.retain(|o| open.contains(&o.id));
             let kept: std::collections::HashSet<i64> = orders.iter().map(|o| o.id).collect();
             lines.retain(|l| kept.contains(&l.order_id));
-            Ok((orders, lines))
+            Ok((orders.iter().map(DemandOrder::from).collect(), lines))
         }
     }
 }
@@ -1661,7 +1663,7 @@ pub async fn emit_made<'a>(
 
 #[cfg(test)]
 mod tests {
-    use sqlx::Row;
+    use sqlx::{AssertSqlSafe, Row};
 
     use std::borrow::Cow;
 
@@ -1914,6 +1916,137 @@ mod tests {
             sku,
             order,
         }
+    }
+
+    /// A backlog's read (`open_demand` over every waiting order, paged) and a read of
+    /// named orders find the same orders, each as the pass needs it: exactly what reading
+    /// the whole order and narrowing it gives. Cancelled orders, orders with nothing open
+    /// and, for retry passes, orders that are not retried are not demand.
+    async fn open_demand_reads_what_the_pass_needs_of_waiting_orders(url: &str) {
+        let store = Store::connect(url, &StoreOptions::default())
+            .await
+            .expect("open");
+        store.migrate().await.expect("migrate");
+        let mut tx = store.begin_write().await.expect("begin");
+        let fixture = an_order(tx.conn(), 2, 3).await;
+        let client = fixture.client;
+        let channel: i64 = sqlx::query("SELECT id FROM channels WHERE client_id = $1")
+            .bind(client.0)
+            .fetch_one(&mut *tx.conn())
+            .await
+            .expect("channel")
+            .try_get("id")
+            .expect("id");
+        let mut ids = vec![fixture.order];
+        for (code, retry, warehouse, ship) in [
+            ("A-2", "NONE", None, true),
+            ("A-3", "AUTO", Some(fixture.warehouses[1]), true),
+            ("A-4", "AUTO", None, false),
+            ("A-5", "AUTO", None, true),
+        ] {
+            let record = OrderRecord {
+                channel_id: channel,
+                order_code: code.into(),
+                kind: "B2C".into(),
+                fulfilment_type: "BLOCK_COMPLETE".into(),
+                retry: retry.into(),
+                dispatch_by: Some(1_000 + ids.len() as i64),
+                priority: ids.len() as i64,
+                warehouse_id: warehouse,
+                destination_warehouse_id: None,
+                stock: "GOOD".into(),
+                ship_name: ship.then(|| "Asha".into()),
+                ship_address: ship.then(|| "1 Long Road".into()),
+                ship_pincode: ship.then(|| "560001".into()),
+                ship_phone: ship.then(|| "+91 90000 00000".into()),
+                ship_email: ship.then(|| "asha@example.com".into()),
+                ship_lat: ship.then_some(12.97),
+                ship_lon: ship.then_some(77.59),
+            };
+            let lines: Vec<NewLine> = vec![("1".into(), fixture.sku, 2, Some(499))];
+            match insert(tx.conn(), client, &record, "hash", &lines, 1)
+                .await
+                .expect("order")
+            {
+                Inserted::Created(id) => ids.push(id),
+                exists => panic!("a fresh order exists: {exists:?}"),
+            }
+        }
+        // A-1 tried before; A-4 cancelled; A-5 with nothing open.
+        let trace = r#"[[["BLR1",1.5,3,0,1]],"no stock for this order"]"#;
+        for sql in [
+            format!(
+                "UPDATE orders SET allocation_trace = '{trace}', attempts = 2 WHERE id = {}",
+                ids[0]
+            ),
+            format!(
+                "UPDATE orders SET status = 'CANCELLED' WHERE id = {}",
+                ids[3]
+            ),
+            format!(
+                "UPDATE order_lines SET cancelled = ordered WHERE order_id = {}",
+                ids[4]
+            ),
+        ] {
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(&mut *tx.conn())
+                .await
+                .expect("update");
+        }
+        let whole = super::find_many(tx.conn(), client, &ids)
+            .await
+            .expect("whole");
+        let narrowed = |kept: &[i64]| -> Vec<super::DemandOrder> {
+            whole
+                .iter()
+                .filter(|o| kept.contains(&o.id))
+                .map(super::DemandOrder::from)
+                .collect()
+        };
+        for (only_auto, expected) in [
+            (false, vec![ids[0], ids[1], ids[2]]),
+            (true, vec![ids[0], ids[2]]),
+        ] {
+            let (backlog, lines) = super::open_demand(tx.conn(), client, only_auto, None)
+                .await
+                .expect("backlog");
+            assert_eq!(backlog, narrowed(&expected), "only auto: {only_auto}");
+            let line_orders: Vec<i64> = lines.iter().map(|l| l.order_id).collect();
+            let mut expected_lines = vec![ids[0], ids[0]];
+            expected_lines.extend(&expected[1..]);
+            assert_eq!(line_orders, expected_lines, "only auto: {only_auto}");
+            let (named, named_lines) = super::open_demand(tx.conn(), client, only_auto, Some(&ids))
+                .await
+                .expect("named");
+            assert_eq!(named, backlog, "only auto: {only_auto}");
+            assert_eq!(
+                named_lines.iter().map(|l| l.id).collect::<Vec<_>>(),
+                lines.iter().map(|l| l.id).collect::<Vec<_>>()
+            );
+        }
+        let (first, _) = super::open_demand(tx.conn(), client, false, None)
+            .await
+            .expect("backlog");
+        assert_eq!(first[0].allocation_trace.as_deref(), Some(trace));
+        assert_eq!(first[0].attempts, 2);
+        assert_eq!(first[1].channel, "WEB");
+        assert_eq!(first[1].ship_lat, Some(12.97));
+        assert_eq!(first[2].warehouse_id, Some(fixture.warehouses[1]));
+        tx.commit().await.expect("commit");
+    }
+
+    #[tokio::test]
+    async fn sqlite_open_demand_reads_what_the_pass_needs_of_waiting_orders() {
+        let (_dir, url) = crate::test_support::fresh_sqlite();
+        open_demand_reads_what_the_pass_needs_of_waiting_orders(&url).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_open_demand_reads_what_the_pass_needs_of_waiting_orders() {
+        open_demand_reads_what_the_pass_needs_of_waiting_orders(
+            &crate::test_support::fresh_postgres().await,
+        )
+        .await;
     }
 
     /// Allocation rows given for two shipments in turn are written shipment by shipment,

@@ -14,7 +14,7 @@ use oms_domain::inventory::{COMMON, Movement};
 use oms_domain::order::{LineCounts, OrderStatus, derive_status};
 use oms_domain::settings::ClientSettings;
 use oms_domain::shipment::ShipmentStatus;
-use oms_store::orders::{self, AllocationRow, EventRow, OrderLineRow, OrderRow, ShipmentRow};
+use oms_store::orders::{self, AllocationRow, DemandOrder, EventRow, OrderLineRow, ShipmentRow};
 use oms_store::stock::StockKey;
 use oms_store::{ClientId, Conn, clients, pools, warehouses};
 use serde::Serialize;
@@ -102,7 +102,11 @@ pub async fn run_created(
         view.order.status != OrderStatus::Cancelled.as_str()
             && view.lines.iter().any(|l| l.open() > 0)
     };
-    let open_orders: Vec<OrderRow> = views.iter().filter(open).map(|v| v.order.clone()).collect();
+    let open_orders: Vec<DemandOrder> = views
+        .iter()
+        .filter(open)
+        .map(|v| DemandOrder::from(&v.order))
+        .collect();
     let open_lines: Vec<OrderLineRow> = views
         .iter()
         .filter(open)
@@ -181,7 +185,7 @@ async fn write_new(
 /// What a pass plans for: orders with open quantity and all their lines, how they were
 /// found, and new orders not written yet (empty otherwise), which the pass writes.
 struct Demanded<'a> {
-    orders: &'a [OrderRow],
+    orders: &'a [DemandOrder],
     lines: &'a [OrderLineRow],
     found: Found,
     new: &'a [OrderView],
@@ -310,7 +314,7 @@ impl Written {
 
 /// What a pass read, by id: its orders and lines, and the client's warehouse codes.
 struct Known<'a> {
-    orders: HashMap<i64, &'a OrderRow>,
+    orders: HashMap<i64, &'a DemandOrder>,
     lines: HashMap<i64, &'a OrderLineRow>,
     /// The lines as loaded.
     line_rows: &'a [OrderLineRow],
@@ -353,32 +357,31 @@ async fn channel_pools(
 }
 
 fn demand(
-    order: &OrderRow,
+    order: &DemandOrder,
     lines: &[&OrderLineRow],
     pools_of_channel: &HashMap<String, Vec<String>>,
     used: &HashMap<i64, Vec<i64>>,
 ) -> Demand {
-    let record = &order.record;
     let mut pools = pools_of_channel
         .get(&order.channel)
         .cloned()
         .unwrap_or_default();
     pools.push(COMMON.to_owned());
-    let ship_to = (record.ship_pincode.is_some() || record.ship_lat.is_some()).then(|| Place {
-        lat: record.ship_lat,
-        lon: record.ship_lon,
-        pincode: record.ship_pincode.clone(),
+    let ship_to = (order.ship_pincode.is_some() || order.ship_lat.is_some()).then(|| Place {
+        lat: order.ship_lat,
+        lon: order.ship_lon,
+        pincode: order.ship_pincode.clone(),
     });
     Demand {
         order_id: order.id,
         seq: order.id,
-        dispatch_by: record.dispatch_by,
-        priority: record.priority,
-        fulfilment: oms_domain::allocation::FulfilmentType::parse(&record.fulfilment_type)
+        dispatch_by: order.dispatch_by,
+        priority: order.priority,
+        fulfilment: oms_domain::allocation::FulfilmentType::parse(&order.fulfilment_type)
             .unwrap_or(oms_domain::allocation::FulfilmentType::BlockComplete),
-        fixed_warehouse: record.warehouse_id,
+        fixed_warehouse: order.warehouse_id,
         pools,
-        source: if record.stock == "BAD" {
+        source: if order.stock == "BAD" {
             StockSource::Bad
         } else {
             StockSource::Good
@@ -446,7 +449,7 @@ async fn apply(
     // Each written order with its stored trace when it was needed to decide: an order the
     // plan changed is written whatever its trace says, which is spelled later, beside the
     // stock's statements.
-    let mut deciding: Vec<(&OrderPlan, &OrderRow, Option<String>)> = Vec::new();
+    let mut deciding: Vec<(&OrderPlan, &DemandOrder, Option<String>)> = Vec::new();
     for order_plan in &plan.orders {
         let Some(order) = orders_by_id.get(&order_plan.order_id) else {
             continue;
@@ -481,7 +484,7 @@ async fn apply(
                 key,
                 allocate_movement(&a.bucket, a.qty)?,
                 // Spelled without the formatting machinery: once per allocation, 200,000 a pass.
-                ["order:", order.record.order_code.as_str()].concat(),
+                ["order:", order.order_code.as_str()].concat(),
             ));
             pairs.push((order.id, a.warehouse));
             allocated.push((a.line_id, a.qty));
@@ -555,7 +558,7 @@ async fn apply(
         spelling
     );
     moved?;
-    let mut written: Vec<(&OrderPlan, &OrderRow, String)> = deciding
+    let mut written: Vec<(&OrderPlan, &DemandOrder, String)> = deciding
         .into_iter()
         .zip(traces)
         .map(|((order_plan, order, _), trace)| (order_plan, order, trace))
@@ -703,7 +706,7 @@ async fn apply(
 /// pass over a backlog writes a quarter of a million of them.
 fn order_events(
     order_plan: &OrderPlan,
-    order: &OrderRow,
+    order: &DemandOrder,
     status: &str,
     known: &Known<'_>,
     shipment_of: &HashMap<(i64, i64), i64>,
@@ -711,7 +714,7 @@ fn order_events(
     let lines_by_id = &known.lines;
     let line_id = |id: &i64| lines_by_id.get(id).map(|l| l.line_id.as_str());
     let channel = order.channel.as_str();
-    let order_code = order.record.order_code.as_str();
+    let order_code = order.order_code.as_str();
     let mut events = Vec::new();
     if !order_plan.allocations.is_empty() {
         let allocated = payloads::OrderAllocated {
