@@ -177,3 +177,56 @@ pub async fn unmap_from_client(
         .await?;
     Ok(done.rows_affected() == 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use oms_domain::masters::{Warehouse, WarehouseKind};
+
+    use super::{find, upsert};
+    use crate::{Store, StoreOptions};
+
+    /// A warehouse without coordinates, then one with them, then one without again, on
+    /// one connection (so through one kept statement): each stored as given. (With sqlx
+    /// 0.9.0 the first kept a null as the other float type, and PostgreSQL refused the
+    /// second's coordinates as bad binary data.)
+    async fn coordinates_may_come_after_a_warehouse_without(url: &str) {
+        let store = Store::connect(url, &StoreOptions::default())
+            .await
+            .expect("open");
+        store.migrate().await.expect("migrate");
+        let mut tx = store.begin_write().await.expect("begin");
+        let conn = tx.conn();
+        for (code, lat) in [("DEL1", None), ("BLR1", Some(12.5)), ("PNQ1", None)] {
+            let lon = lat.map(|l| l + 65.0);
+            let warehouse = Warehouse {
+                name: code.into(),
+                kind: WarehouseKind::Warehouse,
+                address: None,
+                pincode: "560001".into(),
+                lat,
+                lon,
+                priority: 1,
+            };
+            upsert(&mut *conn, code, &warehouse, 1)
+                .await
+                .unwrap_or_else(|e| panic!("{code}: {e}"));
+            let stored = find(&mut *conn, code).await.expect("find").expect("stored");
+            assert_eq!((stored.lat, stored.lon), (lat, lon), "{code}");
+        }
+        tx.commit().await.expect("commit");
+    }
+
+    #[tokio::test]
+    async fn sqlite_coordinates_may_come_after_a_warehouse_without() {
+        let (_dir, url) = crate::test_support::fresh_sqlite();
+        coordinates_may_come_after_a_warehouse_without(&url).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_coordinates_may_come_after_a_warehouse_without() {
+        coordinates_may_come_after_a_warehouse_without(
+            &crate::test_support::fresh_postgres().await,
+        )
+        .await;
+    }
+}
