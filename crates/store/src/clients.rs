@@ -1,9 +1,9 @@
 //! Clients: the tenants. Each carries its settings as one JSON document.
 
 use sqlx::AnyConnection;
-use sqlx::{AnyExecutor, Row};
+use sqlx::{AnyExecutor, AssertSqlSafe, Row};
 
-use crate::{ClientId, StoreResult};
+use crate::{ClientId, Placeholders, StoreResult, decode_json_rows, json_rows_value};
 
 #[derive(Debug, Clone)]
 pub struct ClientRow {
@@ -92,6 +92,79 @@ pub async fn settings_in(conn: &mut AnyConnection, client: ClientId) -> StoreRes
     Ok(row.try_get("settings")?)
 }
 
+/// A warehouse a client may ship from, as allocation plans with it.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct PlanningWarehouse {
+    pub id: i64,
+    pub code: String,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub pincode: String,
+    pub priority: i64,
+}
+
+/// What an allocation pass plans with besides its demand and the stock: the client's
+/// settings (JSON), the warehouses mapped to it and its named pools (code, channel codes
+/// as a JSON list), each list in code order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanningMasters {
+    pub settings: String,
+    pub warehouses: Vec<PlanningWarehouse>,
+    pub pools: Vec<(String, String)>,
+}
+
+/// Reads [`PlanningMasters`] in one statement: every order batch takes a pass, and the
+/// three reads it was took a round trip each.
+pub async fn planning_masters(
+    conn: &mut AnyConnection,
+    client: ClientId,
+) -> StoreResult<PlanningMasters> {
+    let placeholders = Placeholders::of(conn);
+    let warehouses = json_rows_value(
+        placeholders,
+        &["id", "code", "lat", "lon", "pincode", "priority"],
+    );
+    let pools = json_rows_value(placeholders, &["code", "channels"]);
+    // `$1` names the client in every part, on both backends.
+    let sql = format!(
+        "SELECT c.settings, \
+         (SELECT {warehouses} FROM (SELECT w.id, w.code, w.lat, w.lon, w.pincode, w.priority \
+          FROM warehouses w JOIN client_warehouses cw ON cw.warehouse_id = w.id \
+          WHERE cw.client_id = $1) AS q) AS warehouses, \
+         (SELECT {pools} FROM (SELECT code, channels FROM pools WHERE client_id = $1) AS q) \
+          AS pools \
+         FROM clients c WHERE c.id = $1"
+    );
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(client.0)
+        .fetch_one(conn)
+        .await?;
+    type WarehouseColumns = (i64, String, Option<f64>, Option<f64>, String, i64);
+    let mut warehouses: Vec<PlanningWarehouse> =
+        decode_json_rows::<WarehouseColumns>(&row.try_get::<String, _>("warehouses")?)?
+            .into_iter()
+            .map(
+                |(id, code, lat, lon, pincode, priority)| PlanningWarehouse {
+                    id,
+                    code,
+                    lat,
+                    lon,
+                    pincode,
+                    priority,
+                },
+            )
+            .collect();
+    // In code order whatever order the aggregates kept.
+    warehouses.sort_unstable_by(|a, b| a.code.cmp(&b.code));
+    let mut pools: Vec<(String, String)> = decode_json_rows(&row.try_get::<String, _>("pools")?)?;
+    pools.sort_unstable();
+    Ok(PlanningMasters {
+        settings: row.try_get("settings")?,
+        warehouses,
+        pools,
+    })
+}
+
 /// Reads the client's settings inside a writing transaction and holds them, so a change is
 /// applied to what is current.
 pub async fn settings_for_update(
@@ -127,4 +200,115 @@ pub async fn update_settings(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use oms_domain::masters::{Warehouse, WarehouseKind};
+
+    use super::{PlanningWarehouse, insert, planning_masters};
+    use crate::{Store, StoreOptions, pools, warehouses};
+
+    /// One statement reads what three did: the client's settings, exactly the warehouses
+    /// mapped to it (with and without coordinates) and its own pools, each list in code
+    /// order — nothing of another client's, nothing unmapped.
+    async fn planning_masters_are_the_clients_own(url: &str) {
+        let store = Store::connect(url, &StoreOptions::default())
+            .await
+            .expect("open");
+        store.migrate().await.expect("migrate");
+        let mut tx = store.begin_write().await.expect("begin");
+        let conn = tx.conn();
+        let acme = insert(&mut *conn, "acme", "Acme", r#"{"routing":"x"}"#, 1)
+            .await
+            .expect("acme")
+            .id;
+        let other = insert(&mut *conn, "other", "Other", "{}", 1)
+            .await
+            .expect("other")
+            .id;
+        // Nothing mapped and no pools yet: empty lists, not an error.
+        let bare = planning_masters(&mut *conn, acme).await.expect("bare");
+        assert_eq!(bare.settings, r#"{"routing":"x"}"#);
+        assert!(bare.warehouses.is_empty() && bare.pools.is_empty());
+        for (code, lat, client) in [
+            ("DEL1", None, Some(acme)),
+            ("BLR1", Some(12.5), Some(acme)),
+            ("HYD1", Some(17.0), Some(other)),
+            ("PNQ1", Some(18.0), None),
+        ] {
+            let warehouse = Warehouse {
+                name: code.into(),
+                kind: WarehouseKind::Warehouse,
+                address: None,
+                pincode: format!("{code}-PIN"),
+                lat,
+                lon: lat.map(|l| l + 65.0),
+                priority: lat.map_or(7, |l| l as i64),
+            };
+            warehouses::upsert(&mut *conn, code, &warehouse, 1)
+                .await
+                .expect("warehouse");
+            if let Some(client) = client {
+                let id = warehouses::find(&mut *conn, code)
+                    .await
+                    .expect("find")
+                    .expect("stored")
+                    .id;
+                warehouses::map_to_client(&mut *conn, client, id, 1)
+                    .await
+                    .expect("mapped");
+            }
+        }
+        for (client, code, channels) in [
+            (acme, "VIP", r#"["WEB","APP"]"#),
+            (acme, "B2B", r#"["TRADE"]"#),
+            (other, "OTHER", r#"["WEB"]"#),
+        ] {
+            pools::upsert(&mut *conn, client, code, code, channels, 1)
+                .await
+                .expect("pool");
+        }
+        let read = planning_masters(&mut *conn, acme).await.expect("read");
+        let mapped = warehouses::list_mapped(&mut *conn, acme, "", i64::MAX)
+            .await
+            .expect("mapped");
+        let expected: Vec<PlanningWarehouse> = mapped
+            .into_iter()
+            .map(|w| PlanningWarehouse {
+                id: w.id,
+                code: w.code,
+                lat: w.lat,
+                lon: w.lon,
+                pincode: w.pincode,
+                priority: w.priority,
+            })
+            .collect();
+        assert_eq!(
+            expected.iter().map(|w| w.code.as_str()).collect::<Vec<_>>(),
+            ["BLR1", "DEL1"]
+        );
+        assert_eq!(read.warehouses, expected);
+        assert_eq!(read.warehouses[0].lon, Some(77.5));
+        assert_eq!(read.warehouses[1].lat, None);
+        assert_eq!(
+            read.pools,
+            vec![
+                ("B2B".to_owned(), r#"["TRADE"]"#.to_owned()),
+                ("VIP".to_owned(), r#"["WEB","APP"]"#.to_owned()),
+            ]
+        );
+        tx.commit().await.expect("commit");
+    }
+
+    #[tokio::test]
+    async fn sqlite_planning_masters_are_the_clients_own() {
+        let (_dir, url) = crate::test_support::fresh_sqlite();
+        planning_masters_are_the_clients_own(&url).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_planning_masters_are_the_clients_own() {
+        planning_masters_are_the_clients_own(&crate::test_support::fresh_postgres().await).await;
+    }
 }

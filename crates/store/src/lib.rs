@@ -916,7 +916,7 @@ pub(crate) fn json_rows_sql(placeholders: Placeholders, columns: &[&str], inner:
 }
 
 /// The aggregate that turns rows of `columns` into one JSON text, on each backend.
-fn json_rows_value(placeholders: Placeholders, columns: &[&str]) -> String {
+pub(crate) fn json_rows_value(placeholders: Placeholders, columns: &[&str]) -> String {
     let columns = columns.join(", ");
     match placeholders {
         Placeholders::Anonymous => format!("json_group_array(json_array({columns}))"),
@@ -937,7 +937,7 @@ pub(crate) async fn fetch_json_rows<'q, T: serde::de::DeserializeOwned>(
     decode_json_rows(&text)
 }
 
-fn decode_json_rows<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<Vec<T>> {
+pub(crate) fn decode_json_rows<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<Vec<T>> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("rows read as JSON: {e}")))
 }
 

@@ -14,9 +14,10 @@ use oms_domain::inventory::{COMMON, Movement};
 use oms_domain::order::{LineCounts, OrderStatus, derive_status};
 use oms_domain::settings::ClientSettings;
 use oms_domain::shipment::ShipmentStatus;
+use oms_store::clients::PlanningWarehouse;
 use oms_store::orders::{self, AllocationRow, DemandOrder, EventRow, OrderLineRow, ShipmentRow};
 use oms_store::stock::StockKey;
-use oms_store::{ClientId, Conn, clients, pools, warehouses};
+use oms_store::{ClientId, Conn, clients};
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
@@ -208,10 +209,11 @@ async fn pass(
     if open_orders.is_empty() {
         return Ok((PassSummary::default(), Written::default()));
     }
-    let settings: ClientSettings = serde_json::from_str(&clients::settings_in(conn, client).await?)
+    let masters = clients::planning_masters(conn, client).await?;
+    let settings: ClientSettings = serde_json::from_str(&masters.settings)
         .map_err(|e| ApiError::Internal(format!("stored settings: {e}")))?;
-    let candidates = candidate_warehouses(conn, client).await?;
-    let pools_of_channel = channel_pools(conn, client).await?;
+    let candidates = candidate_warehouses(masters.warehouses);
+    let pools_of_channel = channel_pools(masters.pools);
     let skus: Option<Vec<i64>> = (found != Found::All).then(|| {
         let mut skus: Vec<i64> = open_lines.iter().map(|l| l.sku_id).collect();
         skus.sort_unstable();
@@ -321,10 +323,9 @@ struct Known<'a> {
     warehouse_codes: HashMap<i64, &'a str>,
 }
 
-async fn candidate_warehouses(conn: &mut Conn, client: ClientId) -> ApiResult<Vec<Warehouse>> {
-    let rows = warehouses::list_mapped(&mut *conn, client, "", i64::MAX).await?;
-    Ok(rows
-        .into_iter()
+/// The client's warehouses as the engine plans with them.
+fn candidate_warehouses(rows: Vec<PlanningWarehouse>) -> Vec<Warehouse> {
+    rows.into_iter()
         .map(|w| Warehouse {
             id: w.id,
             code: w.code,
@@ -335,25 +336,20 @@ async fn candidate_warehouses(conn: &mut Conn, client: ClientId) -> ApiResult<Ve
             },
             priority: w.priority,
         })
-        .collect())
+        .collect()
 }
 
-/// Channel code → the named pools tied to it, in pool code order.
-async fn channel_pools(
-    conn: &mut Conn,
-    client: ClientId,
-) -> ApiResult<HashMap<String, Vec<String>>> {
+/// Channel code → the named pools tied to it, in pool code order (`pools`: code, channel
+/// codes as a JSON list, in code order).
+fn channel_pools(pools: Vec<(String, String)>) -> HashMap<String, Vec<String>> {
     let mut by_channel: HashMap<String, Vec<String>> = HashMap::new();
-    for pool in pools::list(&mut *conn, client).await? {
-        let channels: Vec<String> = serde_json::from_str(&pool.channels).unwrap_or_default();
+    for (code, channels) in pools {
+        let channels: Vec<String> = serde_json::from_str(&channels).unwrap_or_default();
         for channel in channels {
-            by_channel
-                .entry(channel)
-                .or_default()
-                .push(pool.code.clone());
+            by_channel.entry(channel).or_default().push(code.clone());
         }
     }
-    Ok(by_channel)
+    by_channel
 }
 
 fn demand(
